@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from companion.data.digits import N_TEST, check_images, load_digits
 from companion.device import seed_everything

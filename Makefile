@@ -1,0 +1,65 @@
+# Task runner. The README's two commands are `make book` and `make test`.
+# Each target sets up .venv first (idempotent), so either works on a fresh clone.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NBDIR := _build/nbval
+export MPLBACKEND := Agg
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export PYTHONHASHSEED := 0
+
+.PHONY: setup book test unit notebooks site-check lint bench clean nbtest
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e ".[reference,book,test]"
+	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 --display-name "Python 3"
+	touch $(STAMP)
+
+# Headless Chromium for the browser check of the built site (Debian's package).
+$(VENV)/.chromium: | $(STAMP)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
+	touch $@
+
+book: setup
+	$(BIN)/jupyter-book build . -W -n --keep-going
+	$(BIN)/python tools/check_build.py _build/html
+	@echo "Open _build/html/index.html"
+
+unit: setup
+	$(BIN)/python -m pytest tests --ignore=tests/site -q
+
+notebooks: setup
+	rm -rf $(NBDIR) && mkdir -p $(NBDIR)
+	$(BIN)/python tools/notebooks_to_ipynb.py $(NBDIR)
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
+	  -p no:cacheprovider -q $(NBDIR)
+
+site-check: setup $(VENV)/.chromium
+	$(BIN)/python -m pytest tests/site -q
+
+test: lint unit notebooks book site-check
+
+lint: setup
+	$(BIN)/ruff check companion tests tools
+	$(BIN)/ruff format --check companion tests tools
+
+bench: setup
+	$(BIN)/python -m companion.bench --out bench.json
+
+# Execute one page under nbval: make nbtest NB=book/beginner/gan.md
+nbtest: setup
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider -q \
+	  $$($(BIN)/python tools/notebooks_to_ipynb.py $(NBDIR)/one $(NB))
+
+clean:
+	rm -rf _build

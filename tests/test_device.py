@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+import torch
+
+from companion.device import describe_device, pick_device, seed_everything
+
+
+def test_cpu_is_always_available(monkeypatch):
+    monkeypatch.delenv("COMPANION_DEVICE", raising=False)
+    assert pick_device("cpu") == torch.device("cpu")
+
+
+def test_environment_variable_overrides_the_automatic_choice(monkeypatch):
+    monkeypatch.setenv("COMPANION_DEVICE", "cpu")
+    assert pick_device() == torch.device("cpu")
+
+
+def test_automatic_choice_prefers_cuda_when_present(monkeypatch):
+    monkeypatch.delenv("COMPANION_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else None
+    device = pick_device()
+    if expected:
+        assert device.type == expected
+    else:
+        assert device.type in ("mps", "cpu")
+
+
+@pytest.mark.parametrize("name", ["gpu", "CUDA", "cuda:x", "tpu", "cpu:0"])
+def test_unknown_device_names_are_rejected_with_the_accepted_values(name):
+    with pytest.raises(ValueError, match="accepted: 'cpu', 'mps', 'cuda' or 'cuda:N'"):
+        pick_device(name)
+
+
+def test_unavailable_device_is_an_error_not_a_silent_fallback():
+    if torch.cuda.device_count() > 7:
+        pytest.skip("this machine has 8 GPUs")  # pragma: no cover
+    with pytest.raises(RuntimeError, match="not available"):
+        pick_device("cuda:7")
+
+
+def test_seed_everything_makes_draws_repeat():
+    seed_everything(3)
+    a = torch.rand(4), np.random.rand(2)
+    seed_everything(3)
+    b = torch.rand(4), np.random.rand(2)
+    assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "0", True])
+def test_seed_must_be_a_non_negative_int(seed):
+    with pytest.raises(ValueError, match="non-negative int"):
+        seed_everything(seed)
+
+
+def test_describe_device_names_the_type():
+    assert describe_device(torch.device("cpu")).startswith("cpu (")
