@@ -23,11 +23,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m ipykernel install --prefix $(VENV) --name python3 --display-name "Python 3"
 	touch $(STAMP)
 
-# Headless Chromium for the browser check of the built site (Debian's package).
+# Headless Chromium for the browser check of the built site (Debian's packages), with a
+# CJK font so that the glossary's Chinese terms render in the screenshots.
+BROWSER_PKGS := chromium fonts-wqy-zenhei
 $(VENV)/.chromium: | $(STAMP)
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list | grep -qi "wenquanyi"; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(BROWSER_PKGS); fi
 	touch $@
 
 book: setup

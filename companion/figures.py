@@ -11,7 +11,7 @@ CAREER_STAGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "Beginner",
         "0-1 year",
         (
-            "Probability and information",
+            "Probability toolkit",
             "GANs and WGAN-GP",
             "VAEs",
             "LSTM text generator",
@@ -41,8 +41,8 @@ def career_map(stages=CAREER_STAGES):
     """Draw the career path as three boxes of topics joined by arrows; return the figure."""
     if not stages:
         raise ValueError("stages must name at least one stage")
-    fig, ax = plt.subplots(figsize=(9, 3.4))
-    width, gap = 0.28, 0.05
+    fig, ax = plt.subplots(figsize=(10, 3.4))
+    width, gap = 0.3, 0.04
     colours = ("#dbe9f6", "#cfe8d5", "#f6e3c9", "#e8d9f1")
     for i, (title, years, topics) in enumerate(stages):
         left = i * (width + gap) + 0.02
@@ -59,7 +59,7 @@ def career_map(stages=CAREER_STAGES):
         ax.text(left + width / 2, 0.8, title, ha="center", va="center", weight="bold", size=12)
         ax.text(left + width / 2, 0.71, years, ha="center", va="center", size=10, style="italic")
         for j, topic in enumerate(topics):
-            ax.text(left + 0.02, 0.6 - j * 0.11, f"- {topic}", ha="left", va="center", size=9)
+            ax.text(left + 0.015, 0.6 - j * 0.11, f"- {topic}", ha="left", va="center", size=8.5)
         if i + 1 < len(stages):
             ax.add_patch(
                 FancyArrowPatch(
