@@ -6,7 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NBDIR := _build/nbval
-export MPLBACKEND := Agg
+# No MPLBACKEND here: notebook kernels inherit the environment, and Agg would stop the
+# inline backend from putting figures on the pages. tests/conftest.py picks Agg for the
+# unit tests; nbval's kernels use the non-interactive inline backend.
+export COMPANION_PROGRESS := summary
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
@@ -24,16 +27,20 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Headless Chromium for the browser check of the built site (Debian's packages), with a
-# CJK font so that the glossary's Chinese terms render in the screenshots.
-BROWSER_PKGS := chromium fonts-wqy-zenhei
+# CJK font and an emoji font so that the glossary's Chinese terms and the status page's
+# symbols render in the screenshots.
+BROWSER_PKGS := chromium fonts-wqy-zenhei fonts-noto-color-emoji
 $(VENV)/.chromium: | $(STAMP)
-	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list | grep -qi "wenquanyi"; then \
+	@if ! command -v chromium >/dev/null 2>&1 || ! fc-list | grep -qi "wenquanyi" \
+	    || ! fc-list | grep -qi "color emoji"; then \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $(BROWSER_PKGS); fi
 	touch $@
 
 book: setup
-	$(BIN)/jupyter-book build . -W -n --keep-going
+	# --all: a fresh Sphinx environment every time, so warnings from unchanged pages are
+	# reported again and -W still fails; executed outputs come from the warm cache.
+	$(BIN)/jupyter-book build . --all -W -n --keep-going
 	$(BIN)/python tools/check_build.py _build/html
 	@echo "Open _build/html/index.html"
 
@@ -60,6 +67,8 @@ bench: setup
 
 # Execute one page under nbval: make nbtest NB=book/beginner/gan.md
 nbtest: setup
+	@test -n "$(NB)" || { echo "usage: make nbtest NB=book/<part>/<page>.md"; exit 2; }
+	$(BIN)/python tools/notebooks_to_ipynb.py $(NBDIR)/one $(NB) >/dev/null
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider -q \
 	  $$($(BIN)/python tools/notebooks_to_ipynb.py $(NBDIR)/one $(NB))
 

@@ -94,7 +94,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="cpu, mps, cuda or cuda:N")
     args = parser.parse_args(argv)
 
-    device = pick_device(args.device)
+    try:
+        device = pick_device(args.device)
+    except (ValueError, TypeError, RuntimeError) as err:
+        parser.error(str(err))
+    if args.notebook:
+        if args.only and "notebooks" not in args.only:
+            parser.error("--notebook needs the notebooks section: add 'notebooks' to --only")
+        book = (ROOT / "book").resolve()
+        for path in args.notebook:
+            resolved = path.resolve()
+            if not resolved.is_file() or book not in resolved.parents:
+                parser.error(f"--notebook {path}: not a page under {book}")
+    if not args.out.resolve().parent.is_dir():
+        parser.error(f"--out {args.out}: folder {args.out.resolve().parent} does not exist")
     results: dict = {
         "environment": {
             "device": describe_device(device),

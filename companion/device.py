@@ -31,7 +31,36 @@ def _available(name: str) -> bool:
     return index < torch.cuda.device_count()
 
 
-def pick_device(prefer: str | None = None) -> torch.device:
+def _check_name(requested) -> str:
+    if isinstance(requested, torch.device):
+        requested = str(requested)
+    if not isinstance(requested, str):
+        raise TypeError(
+            f"device must be a str or torch.device, got {type(requested).__name__}; "
+            "accepted: 'cpu', 'mps', 'cuda' or 'cuda:N'"
+        )
+    if not _DEVICE_PATTERN.fullmatch(requested):
+        raise ValueError(
+            f"unknown device {requested!r}; accepted: 'cpu', 'mps', 'cuda' or 'cuda:N'"
+        )
+    return requested
+
+
+def as_device(device: torch.device | str | None) -> torch.device:
+    """Validate a device argument of a public function; ``None`` means the CPU.
+
+    Raises ``ValueError``/``TypeError`` for a name that is not a device and
+    ``RuntimeError`` for a device this machine does not have.
+    """
+    if device is None:
+        return torch.device("cpu")
+    name = _check_name(device)
+    if not _available(name):
+        raise RuntimeError(f"device {name!r} was requested but is not available here")
+    return torch.device(name)
+
+
+def pick_device(prefer: str | torch.device | None = None) -> torch.device:
     """Return the device the book runs on.
 
     Order of precedence: ``prefer`` if given, then the ``COMPANION_DEVICE`` environment
@@ -40,15 +69,11 @@ def pick_device(prefer: str | None = None) -> torch.device:
     Raises ``ValueError`` for a name other than ``cpu``, ``mps``, ``cuda`` or ``cuda:N``,
     and ``RuntimeError`` when the requested device is not available on this machine.
     """
-    requested = prefer if prefer is not None else os.environ.get(ENV_VAR, "").strip()
-    if requested:
-        if not isinstance(requested, str) or not _DEVICE_PATTERN.match(requested):
-            raise ValueError(
-                f"unknown device {requested!r}; accepted: 'cpu', 'mps', 'cuda' or 'cuda:N'"
-            )
-        if not _available(requested):
-            raise RuntimeError(f"device {requested!r} was requested but is not available here")
-        return torch.device(requested)
+    if prefer is not None:
+        return as_device(prefer)
+    from_env = os.environ.get(ENV_VAR, "").strip()  # unset or empty: choose automatically
+    if from_env:
+        return as_device(from_env)
     for name in ("cuda", "mps"):
         if _available(name):
             return torch.device(name)
@@ -61,8 +86,8 @@ def seed_everything(seed: int) -> torch.Generator:
     CPU and CUDA draw different random streams even from the same seed, so results that
     the book asserts are chosen to hold on both, not to match bit for bit.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be a non-negative int below 2**63, got {seed!r}")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -20,12 +20,16 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm import tqdm
 
 from companion.data.digits import N_TEST, check_images, load_digits
-from companion.device import seed_everything
+from companion.device import as_device, seed_everything
+from companion.progress import tqdm
 
 N_CLASSES = 10
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class DigitClassifier(nn.Module):
@@ -33,8 +37,9 @@ class DigitClassifier(nn.Module):
 
     def __init__(self, width: int = 32, feature_dim: int = 64):
         super().__init__()
-        if width < 1 or feature_dim < 1:
-            raise ValueError("width and feature_dim must be positive integers")
+        for name, value in (("width", width), ("feature_dim", feature_dim)):
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.body = nn.Sequential(
             nn.Conv2d(1, width, 3, padding=1),  # (N, w, 8, 8)
             nn.ReLU(),
@@ -67,6 +72,18 @@ class ClassifierConfig:
     weight_decay: float = 1e-4  # a little L2 keeps features smooth for generated images
     seed: int = 0
 
+    def __post_init__(self):
+        for name in ("width", "feature_dim", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not isinstance(self.lr, (int, float)) or not self.lr > 0:
+            raise ValueError(f"lr must be a number > 0, got {self.lr!r}")
+        if not isinstance(self.weight_decay, (int, float)) or not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
+        if not _is_int(self.seed) or self.seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
+
 
 def frechet_distance(
     mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray
@@ -76,16 +93,25 @@ def frechet_distance(
     ``d^2 = |mu1 - mu2|^2 + tr(cov1) + tr(cov2) - 2 tr((cov1^{1/2} cov2 cov1^{1/2})^{1/2})``.
     The matrix square roots are taken with symmetric eigendecompositions in float64;
     eigenvalues that round-off pushes slightly below zero are set to zero, since a
-    covariance matrix has none.
+    covariance matrix has none. Inputs that are not covariance matrices (asymmetric, or
+    with clearly negative eigenvalues), non-finite or complex raise an error instead.
     """
-    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
-    cov1, cov2 = np.asarray(cov1, np.float64), np.asarray(cov2, np.float64)
+    mu1, mu2 = _real_array(mu1, "mu1"), _real_array(mu2, "mu2")
+    cov1, cov2 = _real_array(cov1, "cov1"), _real_array(cov2, "cov2")
+    if mu1.ndim != 1 or mu1.shape[0] < 1:
+        raise ValueError(f"mu1 must have shape (D,) with D >= 1, got {mu1.shape}")
     d = mu1.shape[0]
-    if mu1.shape != (d,) or mu2.shape != (d,) or cov1.shape != (d, d) or cov2.shape != (d, d):
+    if mu2.shape != (d,) or cov1.shape != (d, d) or cov2.shape != (d, d):
         raise ValueError(
             "expected mu1, mu2 of shape (D,) and cov1, cov2 of shape (D, D); got "
             f"{mu1.shape}, {mu2.shape}, {cov1.shape}, {cov2.shape}"
         )
+    for name, cov in (("cov1", cov1), ("cov2", cov2)):
+        scale = max(np.abs(cov).max(), 1e-300)
+        if np.abs(cov - cov.T).max() > 1e-8 * scale:
+            raise ValueError(f"{name} must be symmetric (a covariance matrix)")
+        if np.linalg.eigvalsh(cov).min() < -1e-8 * scale:
+            raise ValueError(f"{name} must be positive semi-definite (a covariance matrix)")
 
     def _psd_sqrt(m: np.ndarray) -> np.ndarray:
         w, v = np.linalg.eigh((m + m.T) / 2)
@@ -98,11 +124,26 @@ def frechet_distance(
     return float(max(value, 0.0))
 
 
+def _real_array(values, name: str) -> np.ndarray:
+    """``values`` (NumPy or torch) as a finite float64 array; complex or NaN is an error."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    array = np.asarray(values)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return array
+
+
 def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean ``(D,)`` and unbiased covariance ``(D, D)`` of features ``(N, D)``, N >= 2."""
-    features = np.asarray(features, np.float64)
-    if features.ndim != 2 or features.shape[0] < 2:
-        raise ValueError(f"features must have shape (N, D) with N >= 2, got {features.shape}")
+    features = _real_array(features, "features")
+    if features.ndim != 2 or features.shape[0] < 2 or features.shape[1] < 1:
+        raise ValueError(
+            f"features must have shape (N, D) with N >= 2 and D >= 1, got {features.shape}"
+        )
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
@@ -152,7 +193,11 @@ class DigitsEvaluator:
     """A trained digit classifier plus the held-out test split it scores against."""
 
     def __init__(self, classifier: DigitClassifier, device: torch.device | str = "cpu"):
-        self.device = torch.device(device)
+        if not isinstance(classifier, DigitClassifier):
+            raise TypeError(
+                f"classifier must be a DigitClassifier, got {type(classifier).__name__}"
+            )
+        self.device = as_device(device)
         self.classifier = classifier.to(self.device).eval()
         self.test_images, self.test_labels = load_digits("test", device=self.device)
         self.train_images, self.train_labels = load_digits("train", device=self.device)
@@ -167,11 +212,11 @@ class DigitsEvaluator:
         progress: bool = True,
     ) -> DigitsEvaluator:
         """Train the classifier on the training split and return an evaluator."""
-        config = config or ClassifierConfig()
-        if config.epochs < 1 or config.batch_size < 1 or config.lr <= 0:
-            raise ValueError("epochs and batch_size must be >= 1 and lr must be > 0")
+        config = ClassifierConfig() if config is None else config
+        if not isinstance(config, ClassifierConfig):
+            raise TypeError(f"config must be a ClassifierConfig, got {type(config).__name__}")
+        device = as_device(device)
         generator = seed_everything(config.seed)
-        device = torch.device(device)
         model = DigitClassifier(config.width, config.feature_dim).to(device)
         x, y = load_digits("train", device=device)
         opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -191,8 +236,11 @@ class DigitsEvaluator:
     def features(self, images: torch.Tensor, batch_size: int = 512) -> np.ndarray:
         """Classifier features ``(N, feature_dim)`` as float64 NumPy."""
         check_images(images)
+        if not _is_int(batch_size) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        images = images.to(self.device, torch.float32)  # the classifier's dtype
         out = [
-            self.classifier.features(images[i : i + batch_size].to(self.device)).double().cpu()
+            self.classifier.features(images[i : i + batch_size]).double().cpu()
             for i in range(0, images.shape[0], batch_size)
         ]
         return torch.cat(out).numpy()
@@ -201,9 +249,15 @@ class DigitsEvaluator:
     def predict(self, images: torch.Tensor) -> torch.Tensor:
         """Predicted digit ``(N,)`` int64 for images ``(N, 1, 8, 8)`` in [-1, 1]."""
         check_images(images)
-        return self.classifier(images.to(self.device)).argmax(dim=1).cpu()
+        return self.classifier(images.to(self.device, torch.float32)).argmax(dim=1).cpu()
 
     def accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        """Share of ``images`` whose predicted digit equals ``labels`` (int64 ``(N,)``, 0-9)."""
+        check_images(images)
+        if not isinstance(labels, torch.Tensor) or labels.is_floating_point():
+            raise TypeError("labels must be an integer torch.Tensor of digits 0-9")
+        if labels.numel() and (labels.min() < 0 or labels.max() >= N_CLASSES):
+            raise ValueError("labels must be digits 0-9")
         if labels.shape != (images.shape[0],):
             raise ValueError(f"labels must have shape ({images.shape[0]},), got {labels.shape}")
         return (self.predict(images) == labels.cpu()).float().mean().item()
@@ -236,12 +290,14 @@ class DigitsEvaluator:
 
     def ceiling(self, seed: int = 0) -> float:
         """FDD of uniform noise in [-1, 1]: what no learning at all scores."""
+        if not _is_int(seed) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         g = torch.Generator().manual_seed(seed)
         return self.fdd(torch.rand((N_TEST, 1, 8, 8), generator=g) * 2 - 1)
 
     def coverage(self, samples: torch.Tensor, min_share: float = 0.01) -> CoverageReport:
         """Classes predicted for at least ``min_share`` of the samples (and at least one)."""
-        if not 0 < min_share < 1:
+        if not isinstance(min_share, (int, float)) or not 0 < min_share < 1:
             raise ValueError(f"min_share must lie in (0, 1), got {min_share!r}")
         pred = self.predict(samples)
         counts = torch.bincount(pred, minlength=N_CLASSES).tolist()

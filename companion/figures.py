@@ -37,10 +37,32 @@ CAREER_STAGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
+MAX_STAGES, MAX_TOPICS = 4, 6  # what fits the figure legibly
+
+
+def _check_stages(stages) -> None:
+    if not isinstance(stages, (list, tuple)) or not 1 <= len(stages) <= MAX_STAGES:
+        raise ValueError(f"stages must be a list or tuple of 1 to {MAX_STAGES} stages")
+    for stage in stages:
+        ok = isinstance(stage, (list, tuple)) and len(stage) == 3
+        title, years, topics = stage if ok else (None, None, None)
+        if not (
+            ok
+            and isinstance(title, str)
+            and isinstance(years, str)
+            and isinstance(topics, (list, tuple))
+            and 1 <= len(topics) <= MAX_TOPICS
+            and all(isinstance(topic, str) for topic in topics)
+        ):
+            raise ValueError(
+                "each stage must be (title: str, years: str, topics: tuple of 1 to "
+                f"{MAX_TOPICS} str), got {stage!r}"
+            )
+
+
 def career_map(stages=CAREER_STAGES):
     """Draw the career path as three boxes of topics joined by arrows; return the figure."""
-    if not stages:
-        raise ValueError("stages must name at least one stage")
+    _check_stages(stages)
     fig, ax = plt.subplots(figsize=(10, 3.4))
     width, gap = 0.3, 0.04
     colours = ("#dbe9f6", "#cfe8d5", "#f6e3c9", "#e8d9f1")

@@ -27,16 +27,34 @@ def use_book_style() -> None:
     plt.rcParams.update(BOOK_STYLE)
 
 
-def image_grid(images: torch.Tensor | np.ndarray, nrow: int = 10, pad: int = 1) -> np.ndarray:
-    """Tile ``(N, 1, H, W)`` images in [-1, 1] into one ``(rows*(H+pad), nrow*(W+pad))`` array.
+def _as_image_array(images) -> np.ndarray:
+    if isinstance(images, torch.Tensor):
+        images = images.detach().float().cpu().numpy()
+    if not isinstance(images, np.ndarray) or images.dtype.kind != "f":
+        raise TypeError("images must be a float torch.Tensor or NumPy array of shape (N, 1, H, W)")
+    if images.ndim != 4 or images.shape[1] != 1 or images.shape[0] == 0:
+        raise ValueError(f"images must have shape (N, 1, H, W) with N >= 1, got {images.shape}")
+    if not np.isfinite(images).all():
+        raise ValueError("images contain NaN or infinite values")
+    lo, hi = images.min(), images.max()
+    if lo < -1 - 1e-4 or hi > 1 + 1e-4:
+        raise ValueError(
+            f"images must lie in [-1, 1], got values in [{lo:.3f}, {hi:.3f}]; "
+            "clamp or rescale them explicitly before plotting"
+        )
+    return images
 
-    Pixels are mapped to [0, 1] for display; padding is drawn white.
+
+def image_grid(images: torch.Tensor | np.ndarray, nrow: int = 10, pad: int = 1) -> np.ndarray:
+    """Tile ``(N, 1, H, W)`` images in [-1, 1] into one 2-D array.
+
+    The result has shape ``(rows * (H + pad) + pad, nrow * (W + pad) + pad)`` with
+    ``rows = ceil(N / nrow)``. Pixels are mapped to [0, 1] for display; padding is white.
     """
-    x = images.detach().float().cpu().numpy() if isinstance(images, torch.Tensor) else images
-    if x.ndim != 4 or x.shape[1] != 1:
-        raise ValueError(f"images must have shape (N, 1, H, W), got {x.shape}")
-    if nrow < 1 or pad < 0:
-        raise ValueError("nrow must be >= 1 and pad >= 0")
+    x = _as_image_array(images)
+    for name, value, low in (("nrow", nrow, 1), ("pad", pad, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
     n, _, h, w = x.shape
     rows = math.ceil(n / nrow)
     grid = np.ones((rows * (h + pad) + pad, nrow * (w + pad) + pad))
@@ -51,10 +69,11 @@ def show_images(
     images: torch.Tensor | np.ndarray, nrow: int = 10, ax=None, title: str | None = None
 ):
     """Draw an image grid (dark digits on white) and return the axes."""
+    grid = image_grid(images, nrow)  # validates before a figure is made
     if ax is None:
         n = images.shape[0]
         _, ax = plt.subplots(figsize=(0.5 * min(n, nrow) + 0.5, 0.5 * math.ceil(n / nrow) + 0.5))
-    ax.imshow(1 - image_grid(images, nrow), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.imshow(1 - grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     if title:
         ax.set_title(title)

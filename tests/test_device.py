@@ -54,3 +54,24 @@ def test_seed_must_be_a_non_negative_int(seed):
 
 def test_describe_device_names_the_type():
     assert describe_device(torch.device("cpu")).startswith("cpu (")
+
+
+def test_a_torch_device_is_accepted():
+    assert pick_device(torch.device("cpu")) == torch.device("cpu")
+
+
+@pytest.mark.parametrize("name", ["", "cpu\n", " cpu"])
+def test_empty_or_padded_names_are_errors_not_a_silent_fallback(name):
+    with pytest.raises(ValueError, match="accepted"):
+        pick_device(name)
+
+
+@pytest.mark.parametrize("value", [0, False, 1.0])
+def test_non_string_devices_are_type_errors(value):
+    with pytest.raises(TypeError, match="str or torch.device"):
+        pick_device(value)
+
+
+def test_seeds_beyond_64_bits_are_rejected_with_the_range():
+    with pytest.raises(ValueError, match="below 2\\*\\*63"):
+        seed_everything(2**64)

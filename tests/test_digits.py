@@ -63,3 +63,14 @@ def test_unknown_split_names_the_accepted_values():
 def test_check_images_rejects_bad_input_with_a_clear_message(bad, error, message):
     with pytest.raises(error, match=message):
         check_images(bad)
+
+
+def test_device_argument_is_validated():
+    with pytest.raises(ValueError, match="accepted: 'cpu'"):
+        load_digits("train", device="gpu")
+
+
+@pytest.mark.parametrize("atol", [-1, 1, float("inf"), "0"])
+def test_check_images_tolerance_must_be_small_and_non_negative(atol):
+    with pytest.raises(ValueError, match=r"atol must be a number in \[0, 1\)"):
+        check_images(torch.zeros(1, 1, 8, 8), atol=atol)

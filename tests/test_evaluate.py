@@ -101,3 +101,63 @@ def test_seeds_must_allow_a_spread(evaluator):
 def test_predictions_come_back_on_cpu_as_int64(evaluator):
     pred = evaluator.predict(torch.zeros(2, 1, 8, 8))
     assert pred.dtype == torch.int64 and pred.device.type == "cpu"
+
+
+@pytest.mark.parametrize(
+    "cov, message",
+    [
+        (-10 * np.eye(2), "positive semi-definite"),
+        (np.array([[1.0, 0.5], [0.0, 1.0]]), "symmetric"),
+        (np.array([[np.nan, 0], [0, 1]]), "NaN or infinite"),
+    ],
+)
+def test_frechet_distance_refuses_matrices_that_are_not_covariances(cov, message):
+    with pytest.raises(ValueError, match=message):
+        frechet_distance(np.zeros(2), cov, np.zeros(2), np.eye(2))
+
+
+def test_frechet_distance_refuses_complex_and_scalar_input():
+    with pytest.raises(TypeError, match="real numbers"):
+        frechet_distance(np.zeros(1, complex), np.eye(1), np.zeros(1), np.eye(1))
+    with pytest.raises(ValueError, match=r"shape \(D,\)"):
+        frechet_distance(np.float64(0), np.eye(1), 0.0, np.eye(1))
+
+
+def test_gaussian_stats_accepts_torch_and_refuses_nan():
+    mu, cov = gaussian_stats(torch.ones(5, 2, requires_grad=True))
+    assert mu.tolist() == [1.0, 1.0] and np.allclose(cov, 0)
+    with pytest.raises(ValueError, match="NaN"):
+        gaussian_stats(np.array([[np.nan, 1.0], [0.0, 1.0]]))
+
+
+def test_float64_samples_are_scored_like_float32(evaluator):
+    x = evaluator.test_images
+    assert np.allclose(evaluator.features(x.double()), evaluator.features(x))
+
+
+@pytest.mark.parametrize(
+    "make, error",
+    [
+        (lambda: DigitsEvaluator(None), TypeError),
+        (lambda: DigitsEvaluator.train("cpu", {"epochs": 1}), TypeError),
+        (lambda: ClassifierConfig(epochs=1.5), ValueError),
+        (lambda: ClassifierConfig(lr=0), ValueError),
+    ],
+)
+def test_bad_construction_arguments_say_what_is_accepted(make, error):
+    with pytest.raises(error, match="must be"):
+        make()
+
+
+def test_bad_method_arguments_say_what_is_accepted(evaluator):
+    x, y = load_digits("test")
+    with pytest.raises(TypeError, match="integer torch.Tensor"):
+        evaluator.accuracy(x, y.numpy())
+    with pytest.raises(ValueError, match="digits 0-9"):
+        evaluator.accuracy(x, torch.full_like(y, 99))
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        evaluator.features(x, batch_size=0)
+    with pytest.raises(ValueError, match="min_share"):
+        evaluator.coverage(x, min_share="0.1")
+    with pytest.raises(ValueError, match="seed must be a non-negative int"):
+        evaluator.ceiling(seed=-1)

@@ -29,6 +29,9 @@ def main(argv: list[str]) -> int:
             print(f"no such page: {page}", file=sys.stderr)
             return 2
         if "{code-cell}" not in page.read_text(encoding="utf-8"):
+            if argv[1:]:  # a page named explicitly must be a notebook
+                print(f"{page} has no code cells: nothing to test", file=sys.stderr)
+                return 2
             continue
         target = out / page.relative_to(BOOK).with_suffix(".ipynb")
         target.parent.mkdir(parents=True, exist_ok=True)

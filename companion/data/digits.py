@@ -14,6 +14,8 @@ from typing import Literal
 import numpy as np
 import torch
 
+from companion.device import as_device
+
 Split = Literal["train", "test", "all"]
 SPLITS = ("train", "test", "all")
 DIGITS_SHAPE = (1, 8, 8)  # channels, height, width
@@ -48,6 +50,7 @@ def load_digits(
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; accepted: {', '.join(map(repr, SPLITS))}")
+    device = as_device(device)
     x, y = _split_arrays()[split]
     return torch.from_numpy(x.copy()).to(device), torch.from_numpy(y.copy()).to(device)
 
@@ -59,6 +62,8 @@ def check_images(images: torch.Tensor, name: str = "images", atol: float = 1e-4)
     clamp its output does so explicitly before scoring it. ``atol`` allows for float
     round-off at the ends of the range.
     """
+    if not isinstance(atol, (int, float)) or not 0 <= atol < 1:
+        raise ValueError(f"atol must be a number in [0, 1), got {atol!r}")
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(images).__name__}")
     if not images.is_floating_point():

@@ -10,18 +10,32 @@ from __future__ import annotations
 import functools
 import http.server
 import shutil
+import sys
 import threading
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
-PAGES = {
-    "landing": "index.html",
-    "notebook": "book/orientation/measuring.html",
-}
+NOTEBOOK_PAGE = "book/orientation/measuring.html"
+
+
+def _toc_pages() -> dict[str, str]:
+    """Screenshot name -> URL path of the landing page and every page in _toc.yml."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    from check_build import toc_pages
+
+    pages = {"landing": "index.html"}
+    for source in toc_pages():
+        rel = source.relative_to(ROOT).with_suffix(".html").as_posix()
+        pages[rel.removeprefix("book/").removesuffix(".html").replace("/", "-")] = rel
+    return pages
+
+
+PAGES = _toc_pages()
 
 
 def _chromium() -> str:
@@ -59,6 +73,16 @@ def browser():
         chromium.close()
 
 
+def test_pages_with_figures_show_them(server, browser):
+    # The landing page draws the career map and the measuring chapter several figures;
+    # a backend that swallowed plt.show() would leave both without images.
+    for path in ("index.html", NOTEBOOK_PAGE):
+        page = browser.new_page()
+        page.goto(f"{server}/{path}", wait_until="networkidle")
+        assert page.evaluate("() => document.querySelectorAll('img').length") > 0, path
+        page.close()
+
+
 @pytest.mark.parametrize("page_name", sorted(PAGES))
 def test_page_renders_math_images_and_no_console_errors(server, browser, page_name):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -93,7 +117,19 @@ def test_page_renders_math_images_and_no_console_errors(server, browser, page_na
         ".map(i => i.src)"
     )
     assert broken == [], f"images that did not load: {broken}"
-    assert page.evaluate("() => document.images.length") > 0
     assert failed == [], f"requests that failed or left the local server: {failed}"
     assert errors == [], f"console errors: {errors}"
+    page.close()
+
+
+def test_notebook_page_offers_its_executed_notebook_for_download(server, browser):
+    page = browser.new_page()
+    page.goto(f"{server}/{NOTEBOOK_PAGE}", wait_until="domcontentloaded")
+    link = page.locator("a.dropdown-item[href$='.ipynb']")
+    assert link.count() == 1, "no .ipynb entry in the download menu"
+    response = page.request.get(urljoin(page.url, link.get_attribute("href")))
+    assert response.ok
+    notebook = response.json()
+    outputs = [o for cell in notebook["cells"] for o in cell.get("outputs", [])]
+    assert notebook["nbformat"] == 4 and len(outputs) > 0
     page.close()
