@@ -55,8 +55,9 @@ def run_notebooks(paths: list[Path]) -> dict:
     times = {}
     for path in paths:
         rel = path.relative_to(ROOT).as_posix()
-        print(f"executing {rel} ...", file=sys.stderr, flush=True)
+        print(f"executing {rel} ...", end=" ", file=sys.stderr, flush=True)
         times[rel] = round(time_notebook(path), 1)
+        print(f"{times[rel]} s", file=sys.stderr, flush=True)
     return {"seconds": times, "total_seconds": round(sum(times.values()), 1)}
 
 

@@ -45,11 +45,14 @@ def _as_image_array(images) -> np.ndarray:
     return images
 
 
-def image_grid(images: torch.Tensor | np.ndarray, nrow: int = 10, pad: int = 1) -> np.ndarray:
+def image_grid(
+    images: torch.Tensor | np.ndarray, nrow: int = 10, pad: int = 1, pad_value: float = 1.0
+) -> np.ndarray:
     """Tile ``(N, 1, H, W)`` images in [-1, 1] into one 2-D array.
 
     The result has shape ``(rows * (H + pad) + pad, nrow * (W + pad) + pad)`` with
-    ``rows = ceil(N / nrow)``. Pixels are mapped to [0, 1] for display; padding is white.
+    ``rows = ceil(N / nrow)``. Pixels are mapped to [0, 1] for display; padding takes
+    ``pad_value`` (1, the brightest value, by default).
     """
     x = _as_image_array(images)
     for name, value, low in (("nrow", nrow, 1), ("pad", pad, 0)):
@@ -57,7 +60,9 @@ def image_grid(images: torch.Tensor | np.ndarray, nrow: int = 10, pad: int = 1) 
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
     n, _, h, w = x.shape
     rows = math.ceil(n / nrow)
-    grid = np.ones((rows * (h + pad) + pad, nrow * (w + pad) + pad))
+    if not isinstance(pad_value, (int, float)) or not 0 <= pad_value <= 1:
+        raise ValueError(f"pad_value must be a number in [0, 1], got {pad_value!r}")
+    grid = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad), float(pad_value))
     for i in range(n):
         r, c = divmod(i, nrow)
         top, left = pad + r * (h + pad), pad + c * (w + pad)
@@ -69,7 +74,9 @@ def show_images(
     images: torch.Tensor | np.ndarray, nrow: int = 10, ax=None, title: str | None = None
 ):
     """Draw an image grid (dark digits on white) and return the axes."""
-    grid = image_grid(images, nrow)  # validates before a figure is made
+    # Ink is drawn dark on white: invert the pixels, and pad with 0 so that the inverted
+    # padding is white too. image_grid validates the images before a figure is made.
+    grid = image_grid(images, nrow, pad_value=0.0)
     if ax is None:
         n = images.shape[0]
         _, ax = plt.subplots(figsize=(0.5 * min(n, nrow) + 0.5, 0.5 * math.ceil(n / nrow) + 0.5))

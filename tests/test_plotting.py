@@ -42,3 +42,10 @@ def test_career_map_draws_three_stages_and_validates_its_input():
     assert {"Beginner", "Intermediate", "Advanced"} <= texts
     with pytest.raises(ValueError, match="each stage must be"):
         career_map([("A", "B", "topics as one string")])
+
+
+def test_show_images_draws_white_padding_around_dark_ink():
+    ax = show_images(torch.full((2, 1, 8, 8), 1.0), nrow=2)  # all ink
+    shown = ax.images[0].get_array()
+    assert shown[0, 0] == 1.0  # padding: white after the inversion
+    assert shown[1, 1] == 0.0  # ink: black
