@@ -1,0 +1,417 @@
+"""Generative adversarial networks: DCGAN for 8x8 digits, MLPs for 2-D toys, WGAN-GP.
+
+The losses follow the chapters that derive them:
+
+* ``gan-theory``: the discriminator minimises binary cross-entropy on logits (real -> 1,
+  fake -> 0); the generator minimises the non-saturating loss ``-log D(G(z))``.
+* ``wgan-gp``: the critic minimises ``E[f(fake)] - E[f(real)] + lambda * GP``, with the
+  gradient penalty taken per sample on random interpolates between real and fake.
+* ``dcgan``: the architecture and the training step for digits.
+
+Notation: ``N`` batch size, ``Z`` latent size, ``w`` base channel width, ``D`` data size.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from companion.progress import tqdm
+
+Norm = Literal["batch", "none"]
+NORMS = ("batch", "none")
+Loss = Literal["non-saturating", "wgan-gp"]
+LOSSES = ("non-saturating", "wgan-gp")
+
+
+def _check_positive_int(**values: int) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int (>= 1), got {value!r}")
+
+
+def _check_norm(norm: str) -> None:
+    if norm not in NORMS:
+        raise ValueError(f"unknown norm {norm!r}; accepted: {', '.join(map(repr, NORMS))}")
+
+
+# ----------------------------------------------------------------------------- models
+
+
+class DCGANGenerator(nn.Module):
+    """Map noise ``(N, Z)`` to digits ``(N, 1, 8, 8)`` in (-1, 1) (chapter ``dcgan``)."""
+
+    def __init__(self, latent_dim: int = 32, width: int = 64):
+        super().__init__()
+        _check_positive_int(latent_dim=latent_dim, width=width)
+        self.latent_dim, self.width = latent_dim, width
+        # The linear layer feeds batch norm, which has its own shift: no bias needed.
+        self.project = nn.Linear(latent_dim, 2 * width * 4 * 4, bias=False)  # (N, 2w*16)
+        self.body = nn.Sequential(
+            nn.BatchNorm2d(2 * width),  # (N, 2w, 4, 4)
+            nn.ReLU(),
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1, bias=False),  # (N,w,8,8)
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.Conv2d(width, 1, 3, padding=1),  # (N, 1, 8, 8)
+            nn.Tanh(),  # pixels in (-1, 1), the range of the data
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"z must have shape (N, {self.latent_dim}), got {tuple(z.shape)}")
+        h = self.project(z).view(-1, 2 * self.width, 4, 4)  # (N, 2w*16) -> (N, 2w, 4, 4)
+        return self.body(h)
+
+
+class DCGANDiscriminator(nn.Module):
+    """Score digits ``(N, 1, 8, 8)`` with one logit each, ``(N,)`` (chapter ``dcgan``).
+
+    ``norm="batch"`` is the DCGAN discriminator; ``norm="none"`` is a WGAN-GP critic,
+    whose per-sample gradient penalty batch norm would break (it mixes samples).
+    """
+
+    def __init__(self, width: int = 64, norm: Norm = "batch"):
+        super().__init__()
+        _check_positive_int(width=width)
+        _check_norm(norm)
+
+        def normalise(channels: int) -> nn.Module:
+            return nn.BatchNorm2d(channels) if norm == "batch" else nn.Identity()
+
+        self.body = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1),  # (N, w, 8, 8)
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),  # (N, 2w, 4, 4)
+            normalise(2 * width),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(2 * width, 4 * width, 4, stride=2, padding=1),  # (N, 4w, 2, 2)
+            normalise(4 * width),
+            nn.LeakyReLU(0.2),
+            nn.Flatten(),  # (N, 16w)
+            nn.Linear(16 * width, 1),  # (N, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 8, 8):
+            raise ValueError(f"x must have shape (N, 1, 8, 8), got {tuple(x.shape)}")
+        return self.body(x).squeeze(1)  # (N, 1) -> (N,)
+
+
+class MLPGenerator(nn.Module):
+    """Map noise ``(N, Z)`` to points ``(N, D)``; a small generator for 2-D toy data."""
+
+    def __init__(self, latent_dim: int = 2, data_dim: int = 2, hidden: int = 128, depth: int = 3):
+        super().__init__()
+        _check_positive_int(latent_dim=latent_dim, data_dim=data_dim, hidden=hidden, depth=depth)
+        self.latent_dim = latent_dim
+        layers: list[nn.Module] = []
+        size = latent_dim
+        for _ in range(depth):
+            layers += [nn.Linear(size, hidden), nn.ReLU()]
+            size = hidden
+        self.net = nn.Sequential(*layers, nn.Linear(size, data_dim))  # (N, D), unbounded
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"z must have shape (N, {self.latent_dim}), got {tuple(z.shape)}")
+        return self.net(z)
+
+
+class MinibatchStdDev(nn.Module):
+    """Append the batch's mean feature standard deviation as one extra feature.
+
+    A remedy for mode collapse (chapter ``wgan-gp``): a batch of near-identical fakes has
+    a tell-tale small spread that the discriminator can see. ``(N, F) -> (N, F + 1)``.
+    """
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        spread = h.std(dim=0, unbiased=False).mean()  # scalar: mean over F of per-feature std
+        return torch.cat([h, spread.expand(h.shape[0], 1)], dim=1)  # (N, F + 1)
+
+
+class MLPDiscriminator(nn.Module):
+    """Score points ``(N, D)`` with one logit (or critic value) each, ``(N,)``.
+
+    No normalisation layers, so it serves as a WGAN-GP critic too. ``minibatch_std``
+    inserts :class:`MinibatchStdDev` before the last layer.
+    """
+
+    def __init__(
+        self, data_dim: int = 2, hidden: int = 128, depth: int = 3, minibatch_std: bool = False
+    ):
+        super().__init__()
+        _check_positive_int(data_dim=data_dim, hidden=hidden, depth=depth)
+        layers: list[nn.Module] = []
+        size = data_dim
+        for _ in range(depth):
+            layers += [nn.Linear(size, hidden), nn.LeakyReLU(0.2)]
+            size = hidden
+        if minibatch_std:
+            layers.append(MinibatchStdDev())
+            size += 1
+        self.net = nn.Sequential(*layers, nn.Linear(size, 1))  # (N, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 2:
+            raise ValueError(f"x must have shape (N, D), got {tuple(x.shape)}")
+        return self.net(x).squeeze(1)  # (N,)
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+def discriminator_loss(
+    real_logits: torch.Tensor, fake_logits: torch.Tensor, real_label: float = 1.0
+) -> torch.Tensor:
+    """BCE-with-logits: real towards ``real_label``, fake towards 0 (chapter ``gan-theory``).
+
+    ``real_label`` below 1 is one-sided label smoothing (0.9 is usual); it must lie in
+    (0.5, 1]. Both logits are ``(N,)``; returns a scalar.
+    """
+    if not 0.5 < real_label <= 1.0:
+        raise ValueError(f"real_label must lie in (0.5, 1], got {real_label!r}")
+    real = F.binary_cross_entropy_with_logits(
+        real_logits, torch.full_like(real_logits, real_label)
+    )
+    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    return real + fake
+
+
+def generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Non-saturating generator loss ``-E[log D(G(z))]`` from logits ``(N,)``."""
+    # -log sigmoid(l) = softplus(-l), computed stably.
+    return F.softplus(-fake_logits).mean()
+
+
+def gradient_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    weight: float = 10.0,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """WGAN-GP penalty ``weight * E[(||grad f(x_hat)||_2 - 1)^2]`` (chapter ``wgan-gp``).
+
+    1. Draw one ``eps ~ U(0, 1)`` per sample.
+    2. Interpolate ``x_hat = eps * real + (1 - eps) * fake`` (shape of ``real``).
+    3. Take the gradient of the critic at ``x_hat``, keeping the graph so the penalty
+       itself can be differentiated with respect to the critic's parameters.
+    4. Penalise each sample's gradient norm for departing from 1, then average.
+
+    ``real`` and ``fake`` have the same shape ``(N, ...)``; ``generator`` (on the same
+    device as ``real``) makes ``eps`` reproducible. Returns a scalar.
+    """
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+        raise ValueError(f"weight (lambda) must be a number >= 0, got {weight!r}")
+    if real.shape != fake.shape or real.ndim < 2:
+        raise ValueError(
+            "real and fake must have the same shape (N, ...); "
+            f"got {tuple(real.shape)} and {tuple(fake.shape)}"
+        )
+    eps_shape = (real.shape[0],) + (1,) * (real.ndim - 1)  # (N, 1, ..., 1)
+    eps = torch.rand(eps_shape, device=real.device, dtype=real.dtype, generator=generator)
+    x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
+    scores = critic(x_hat)  # (N,)
+    (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)  # shape of real
+    norms = grad.flatten(1).norm(dim=1)  # (N,)
+    return weight * ((norms - 1) ** 2).mean()
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@dataclass
+class GANTrainConfig:
+    """How to train a GAN. The optimiser defaults are the DCGAN recipe (Adam, 2e-4, 0.5)."""
+
+    loss: Loss = "non-saturating"  # "wgan-gp" for the Wasserstein critic with penalty
+    steps: int = 2000  # generator updates
+    batch_size: int = 128  # real and fake samples per step, each
+    lr_g: float = 2e-4  # Adam step size, generator
+    lr_d: float = 2e-4  # Adam step size, discriminator / critic
+    betas: tuple[float, float] = (0.5, 0.999)  # beta1 = 0.5 damps the adversarial oscillation
+    n_critic: int = 1  # discriminator updates per generator update (5 is usual for WGAN-GP)
+    gp_weight: float = 10.0  # lambda of the gradient penalty (wgan-gp only)
+    real_label: float = 1.0  # < 1 is one-sided label smoothing (non-saturating only)
+    ema_decay: float = 0.0  # > 0 keeps an exponential moving average of the generator
+    log_every: int = 10  # record losses every this many generator steps
+    seed: int = 0  # order of the minibatches
+
+    def validate(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(
+                f"unknown loss {self.loss!r}; accepted: {', '.join(map(repr, LOSSES))}"
+            )
+        _check_positive_int(
+            steps=self.steps,
+            batch_size=self.batch_size,
+            n_critic=self.n_critic,
+            log_every=self.log_every,
+        )
+        if self.lr_g <= 0 or self.lr_d <= 0:
+            raise ValueError(f"lr_g and lr_d must be > 0, got {self.lr_g!r}, {self.lr_d!r}")
+        if self.gp_weight < 0:
+            raise ValueError(f"gp_weight must be >= 0, got {self.gp_weight!r}")
+        if not 0.5 < self.real_label <= 1.0:
+            raise ValueError(f"real_label must lie in (0.5, 1], got {self.real_label!r}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay!r}")
+
+
+def discriminator_step(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    real: torch.Tensor,
+    config: GANTrainConfig,
+) -> float:
+    """One update of the discriminator (or critic); returns its loss.
+
+    The fakes are detached: this step must not build a graph through, or leave gradients
+    on, the generator.
+    """
+    z = torch.randn(real.shape[0], generator.latent_dim, device=real.device)  # (N, Z)
+    with torch.no_grad():
+        fake = generator(z)  # same shape as real, no graph back to the generator
+    real_scores, fake_scores = discriminator(real), discriminator(fake)  # (N,), (N,)
+    if config.loss == "wgan-gp":
+        loss = fake_scores.mean() - real_scores.mean()
+        loss = loss + gradient_penalty(discriminator, real, fake, config.gp_weight)
+    else:
+        loss = discriminator_loss(real_scores, fake_scores, config.real_label)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
+def generator_step(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch_size: int,
+    config: GANTrainConfig,
+    device: torch.device | str,
+) -> float:
+    """One update of the generator through a frozen discriminator; returns its loss."""
+    discriminator.requires_grad_(False)  # gradients flow through D to G, not into D
+    try:
+        z = torch.randn(batch_size, generator.latent_dim, device=device)  # (N, Z)
+        scores = discriminator(generator(z))  # (N,)
+        loss = -scores.mean() if config.loss == "wgan-gp" else generator_loss(scores)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    finally:
+        discriminator.requires_grad_(True)
+    return loss.item()
+
+
+@dataclass
+class GANHistory:
+    """What :func:`train_gan` returns: losses, snapshots and the generator to sample from."""
+
+    steps: list[int] = field(default_factory=list)  # generator step of each logged loss
+    d_loss: list[float] = field(default_factory=list)  # discriminator / critic loss
+    g_loss: list[float] = field(default_factory=list)
+    snapshots: dict[int, torch.Tensor] = field(default_factory=dict)  # step -> samples (CPU)
+    sampler: nn.Module | None = None  # the EMA generator if ema_decay > 0, else the generator
+
+
+@torch.no_grad()
+def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    for e, p in zip(ema.parameters(), model.parameters(), strict=True):
+        e.lerp_(p, 1 - decay)
+    for e, b in zip(ema.buffers(), model.buffers(), strict=True):
+        e.copy_(b)  # batch-norm running statistics follow the live generator
+
+
+def train_gan(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    data: torch.Tensor,
+    config: GANTrainConfig | None = None,
+    fixed_z: torch.Tensor | None = None,
+    snapshot_steps: tuple[int, ...] = (),
+    progress: bool = True,
+) -> GANHistory:
+    """Train ``generator`` against ``discriminator`` on ``data`` ``(N, ...)`` in place.
+
+    ``generator`` needs a ``latent_dim`` attribute. Minibatches are drawn without
+    replacement, reshuffling after each pass. At each step in ``snapshot_steps`` (0 = before
+    training) the sampler's output on ``fixed_z`` ``(M, Z)`` is stored on the CPU.
+    """
+    config = config or GANTrainConfig()
+    config.validate()
+    if not hasattr(generator, "latent_dim"):
+        raise TypeError("generator must have a latent_dim attribute (the size of z)")
+    if data.ndim < 2 or data.shape[0] < config.batch_size:
+        raise ValueError(
+            f"data must have shape (N, ...) with N >= batch_size={config.batch_size}, "
+            f"got {tuple(data.shape)}"
+        )
+    if snapshot_steps and fixed_z is None:
+        raise ValueError("snapshot_steps needs fixed_z, the noise to render at each snapshot")
+    device = data.device
+    opt_g = torch.optim.Adam(generator.parameters(), lr=config.lr_g, betas=config.betas)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=config.betas)
+    ema = copy.deepcopy(generator).requires_grad_(False) if config.ema_decay > 0 else None
+    history = GANHistory(sampler=ema if ema is not None else generator)
+    order_rng = torch.Generator().manual_seed(config.seed)
+    order, cursor = torch.randperm(data.shape[0], generator=order_rng), 0
+
+    def next_batch() -> torch.Tensor:
+        nonlocal order, cursor
+        if cursor + config.batch_size > order.shape[0]:
+            order, cursor = torch.randperm(data.shape[0], generator=order_rng), 0
+        idx = order[cursor : cursor + config.batch_size].to(device)
+        cursor += config.batch_size
+        return data[idx]
+
+    def snapshot(step: int) -> None:
+        if step in snapshot_steps:
+            sampler = history.sampler
+            was_training = sampler.training
+            sampler.eval()
+            with torch.no_grad():
+                history.snapshots[step] = sampler(fixed_z.to(device)).cpu()
+            sampler.train(was_training)
+
+    generator.train()
+    discriminator.train()
+    snapshot(0)
+    for step in tqdm(
+        range(1, config.steps + 1), desc=f"GAN ({config.loss})", disable=not progress
+    ):
+        for _ in range(config.n_critic):
+            d_loss = discriminator_step(generator, discriminator, opt_d, next_batch(), config)
+        g_loss = generator_step(generator, discriminator, opt_g, config.batch_size, config, device)
+        if ema is not None:
+            _update_ema(ema, generator, config.ema_decay)
+        if step % config.log_every == 0:
+            history.steps.append(step)
+            history.d_loss.append(d_loss)
+            history.g_loss.append(g_loss)
+        snapshot(step)
+    return history
+
+
+@torch.no_grad()
+def sample(generator: nn.Module, n: int, device: torch.device | str, batch_size: int = 512):
+    """Draw ``n`` samples from ``generator`` in eval mode; returns ``(n, ...)`` on ``device``."""
+    _check_positive_int(n=n, batch_size=batch_size)
+    was_training = generator.training
+    generator.eval()
+    out = [
+        generator(torch.randn(min(batch_size, n - i), generator.latent_dim, device=device))
+        for i in range(0, n, batch_size)
+    ]
+    generator.train(was_training)
+    return torch.cat(out)

@@ -1,0 +1,167 @@
+"""Unit tests for companion.gan: models, losses, gradient penalty and training steps."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from companion.gan import (
+    DCGANDiscriminator,
+    DCGANGenerator,
+    GANTrainConfig,
+    MinibatchStdDev,
+    MLPDiscriminator,
+    MLPGenerator,
+    discriminator_loss,
+    discriminator_step,
+    generator_loss,
+    generator_step,
+    gradient_penalty,
+    sample,
+    train_gan,
+)
+
+
+def _pair(norm="batch"):
+    torch.manual_seed(0)
+    return DCGANGenerator(latent_dim=8, width=8), DCGANDiscriminator(width=8, norm=norm)
+
+
+def test_dcgan_shapes_and_range():
+    g, d = _pair()
+    x = g(torch.randn(5, 8))
+    assert x.shape == (5, 1, 8, 8)
+    assert x.abs().max() < 1
+    assert d(x).shape == (5,)
+
+
+@pytest.mark.parametrize("norm", ["batch", "none"])
+def test_discriminator_step_leaves_generator_gradients_untouched(norm):
+    g, d = _pair(norm)
+    g_before = [p.detach().clone() for p in g.parameters()]
+    opt_d = torch.optim.Adam(d.parameters(), lr=1e-3)
+    d_before = [p.detach().clone() for p in d.parameters()]
+    loss = "non-saturating" if norm == "batch" else "wgan-gp"
+    discriminator_step(g, d, opt_d, torch.rand(6, 1, 8, 8) * 2 - 1, GANTrainConfig(loss=loss))
+    assert all(p.grad is None for p in g.parameters())
+    assert all(torch.equal(a, p) for a, p in zip(g_before, g.parameters(), strict=True))
+    assert any(not torch.equal(a, p) for a, p in zip(d_before, d.parameters(), strict=True))
+
+
+def test_generator_step_reaches_generator_and_spares_discriminator():
+    g, d = _pair()
+    opt_g = torch.optim.Adam(g.parameters(), lr=1e-3)
+    d_before = [p.detach().clone() for p in d.parameters()]
+    generator_step(g, d, opt_g, 6, GANTrainConfig(), "cpu")
+    grads = [p.grad for p in g.parameters()]
+    assert all(gr is not None for gr in grads)
+    assert sum(gr.abs().sum().item() for gr in grads) > 0
+    assert all(p.grad is None for p in d.parameters())
+    assert all(torch.equal(a, p) for a, p in zip(d_before, d.parameters(), strict=True))
+    assert all(p.requires_grad for p in d.parameters())  # unfrozen again afterwards
+
+
+def _linear_critic(norm: float) -> nn.Module:
+    critic = nn.Sequential(nn.Flatten(), nn.Linear(64, 1, bias=False))
+    with torch.no_grad():
+        w = torch.randn(1, 64)
+        critic[1].weight.copy_(norm * w / w.norm())
+    return lambda x: critic(x).squeeze(1)
+
+
+@pytest.mark.parametrize(("norm", "expected"), [(1.0, 0.0), (2.0, 10.0)])
+def test_gradient_penalty_of_linear_critic(norm, expected):
+    # A linear critic f(x) = w.x has gradient w everywhere, so GP = 10 * (|w| - 1)^2.
+    real, fake = torch.randn(16, 1, 8, 8), torch.randn(16, 1, 8, 8)
+    gp = gradient_penalty(_linear_critic(norm), real, fake, weight=10.0)
+    assert gp.item() == pytest.approx(expected, abs=1e-4)
+
+
+def test_gradient_penalty_is_differentiable_in_critic_parameters():
+    critic = MLPDiscriminator(data_dim=2, hidden=16)
+    gp = gradient_penalty(critic, torch.randn(8, 2), torch.randn(8, 2))
+    gp.backward()
+    assert all(p.grad is not None for p in critic.net[0].parameters())
+
+
+def test_gradient_penalty_is_per_sample():
+    # Critic f(x) = |x|^2 / 2 has gradient x: the penalty uses each sample's own norm,
+    # so it equals the mean of (|x_hat_i| - 1)^2, not (|mean gradient| - 1)^2.
+    real = torch.tensor([[3.0, 0.0], [-3.0, 0.0]])
+    gp = gradient_penalty(lambda x: 0.5 * (x**2).sum(1), real, real.clone(), weight=1.0)
+    assert gp.item() == pytest.approx(4.0)  # (3 - 1)^2 for both samples
+
+
+def test_gradient_penalty_rejects_bad_arguments():
+    real = torch.randn(4, 2)
+    with pytest.raises(ValueError, match=">= 0"):
+        gradient_penalty(lambda x: x.sum(1), real, real, weight=-1.0)
+    with pytest.raises(ValueError, match="same shape"):
+        gradient_penalty(lambda x: x.sum(1), real, torch.randn(3, 2))
+
+
+def test_losses_match_their_formulas():
+    r, f = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])
+    sig = torch.sigmoid
+    want_d = -(sig(r).log().mean() + (1 - sig(f)).log().mean())
+    assert discriminator_loss(r, f).item() == pytest.approx(want_d.item(), rel=1e-6)
+    smooth = -(0.9 * sig(r).log() + 0.1 * (1 - sig(r)).log()).mean() - (1 - sig(f)).log().mean()
+    assert discriminator_loss(r, f, real_label=0.9).item() == pytest.approx(smooth.item())
+    assert generator_loss(f).item() == pytest.approx(-sig(f).log().mean().item(), rel=1e-6)
+    assert generator_loss(torch.tensor([0.0])).item() == pytest.approx(math.log(2))
+
+
+def test_minibatch_std_feature():
+    h = torch.tensor([[0.0, 1.0], [2.0, 1.0]])
+    out = MinibatchStdDev()(h)
+    assert out.shape == (2, 3)
+    assert torch.allclose(out[:, 2], torch.tensor([0.5, 0.5]))  # mean of stds (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("factory", "match"),
+    [
+        (lambda: DCGANGenerator(latent_dim=-1), "latent_dim"),
+        (lambda: DCGANGenerator(width=0), "width"),
+        (lambda: DCGANDiscriminator(norm="layer"), "'batch', 'none'"),
+        (lambda: MLPGenerator(hidden=0), "hidden"),
+        (lambda: GANTrainConfig(gp_weight=-0.1).validate(), "gp_weight"),
+        (lambda: GANTrainConfig(loss="hinge").validate(), "'non-saturating', 'wgan-gp'"),
+        (lambda: GANTrainConfig(steps=-5).validate(), "steps"),
+        (lambda: discriminator_loss(torch.zeros(1), torch.zeros(1), 0.3), r"\(0.5, 1\]"),
+    ],
+)
+def test_invalid_arguments_say_what_is_accepted(factory, match):
+    with pytest.raises(ValueError, match=match):
+        factory()
+
+
+def test_wrong_image_shapes_are_rejected():
+    g, d = _pair()
+    with pytest.raises(ValueError, match=r"\(N, 1, 8, 8\)"):
+        d(torch.zeros(2, 1, 28, 28))
+    with pytest.raises(ValueError, match=r"\(N, 8\)"):
+        g(torch.zeros(2, 7))
+
+
+def test_train_gan_records_losses_and_snapshots():
+    torch.manual_seed(0)
+    g, d = MLPGenerator(hidden=16), MLPDiscriminator(hidden=16)
+    cfg = GANTrainConfig(steps=20, batch_size=8, log_every=5, ema_decay=0.9)
+    fixed = torch.randn(4, 2)
+    h = train_gan(
+        g, d, torch.randn(64, 2), cfg, fixed_z=fixed, snapshot_steps=(0, 20), progress=False
+    )
+    assert h.steps == [5, 10, 15, 20] and len(h.d_loss) == len(h.g_loss) == 4
+    assert set(h.snapshots) == {0, 20} and h.snapshots[20].shape == (4, 2)
+    assert h.sampler is not g  # the EMA copy
+    assert sample(h.sampler, 5, "cpu").shape == (5, 2)
+
+
+def test_wgan_gp_training_runs_with_several_critic_steps():
+    torch.manual_seed(0)
+    g, d = MLPGenerator(hidden=16), MLPDiscriminator(hidden=16)
+    cfg = GANTrainConfig(loss="wgan-gp", steps=5, batch_size=8, n_critic=3, log_every=1)
+    h = train_gan(g, d, torch.randn(64, 2), cfg, progress=False)
+    assert len(h.d_loss) == 5 and all(math.isfinite(v) for v in h.d_loss)
