@@ -1,0 +1,134 @@
+"""A smoothed character n-gram model, the classical baseline (``autoregressive-likelihood``).
+
+Interpolated Kneser-Ney smoothing (Kneser and Ney, 1995; in the interpolated form studied
+by Chen and Goodman, 1999). Notation, for an n-gram model (context of ``n - 1``
+characters), with ``h`` a context and ``c`` the next character:
+
+* level ``n`` uses raw counts ``C(h c)``; a lower level ``k < n`` uses continuation
+  counts ``N(. h c)``, the number of distinct characters seen before ``h c``;
+* ``P_k(c | h) = max(C(h c) - D, 0) / C(h .) + D * N(h .) / C(h .) * P_{k-1}(c | h')``,
+  where ``C(h .)`` sums the counts after ``h``, ``N(h .)`` counts the distinct characters
+  seen after ``h``, and ``h'`` drops the first character of ``h``;
+* an unseen context backs off entirely: ``P_k(c | h) = P_{k-1}(c | h')``;
+* ``P_0(c) = 1 / V``, uniform over the vocabulary.
+
+Each level sums to one over the vocabulary whenever ``0 < D <= 1``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class _Level:
+    counts: dict[str, int]  # k-gram -> raw or continuation count
+    totals: dict[str, int]  # (k-1)-character context -> sum of counts after it
+    types: dict[str, int]  # context -> number of distinct characters after it
+
+
+class CharNGram:
+    """Interpolated Kneser-Ney character n-gram model.
+
+    ``order`` is n (the model conditions on ``order - 1`` previous characters);
+    ``vocab`` is the character set the distribution is over; ``discount`` is ``D``.
+    """
+
+    def __init__(self, order: int, vocab: str | tuple[str, ...], discount: float = 0.75):
+        if not isinstance(order, int) or isinstance(order, bool) or order < 1:
+            raise ValueError(f"order must be an int >= 1, got {order!r}")
+        if not 0.0 < discount <= 1.0:
+            raise ValueError(f"discount must be in (0, 1], got {discount!r}")
+        self.order = order
+        self.vocab = tuple(sorted(set(vocab)))
+        self.discount = discount
+        self.levels: list[_Level] = []
+
+    def fit(self, text: str) -> CharNGram:
+        """Count n-grams of every order 1..n in ``text``; returns ``self``."""
+        bad = set(text) - set(self.vocab)
+        if bad:
+            raise ValueError(f"text has characters outside the vocabulary: {sorted(bad)[:10]}")
+        n = self.order
+        raw = Counter(text[i : i + n] for i in range(len(text) - n + 1))
+        higher = raw
+        levels = []
+        for k in range(n, 0, -1):
+            if k == n:
+                counts = dict(raw)
+            else:  # continuation count: distinct characters seen before each k-gram
+                counts = dict(Counter(gram[1:] for gram in higher))
+            totals: dict[str, int] = defaultdict(int)
+            types: dict[str, int] = defaultdict(int)
+            for gram, count in counts.items():
+                totals[gram[:-1]] += count
+                types[gram[:-1]] += 1
+            levels.append(_Level(counts, dict(totals), dict(types)))
+            higher = counts
+        self.levels = levels[::-1]  # levels[k - 1] holds order k
+        return self
+
+    def prob(self, context: str, char: str) -> float:
+        """``P(char | context)``; only the last ``order - 1`` characters of context matter."""
+        if not self.levels:
+            raise RuntimeError("call fit(text) before prob")
+        p = 1.0 / len(self.vocab)  # P_0
+        d = self.discount
+        tail = context[len(context) - self.order + 1 :] if self.order > 1 else ""
+        for k in range(1, self.order + 1):
+            level = self.levels[k - 1]
+            h = tail[len(tail) - (k - 1) :] if k > 1 else ""
+            if len(h) < k - 1:  # context shorter than this order: stop at the lower level
+                break
+            total = level.totals.get(h, 0)
+            if total:
+                count = level.counts.get(h + char, 0)
+                p = (max(count - d, 0.0) + d * level.types[h] * p) / total
+        return p
+
+    def distribution(self, context: str) -> torch.Tensor:
+        """Next-character probabilities over ``self.vocab``: a ``(V,)`` float64 tensor."""
+        return torch.tensor([self.prob(context, c) for c in self.vocab], dtype=torch.float64)
+
+    def bits_per_char(self, text: str) -> float:
+        """Mean ``-log2 P(x_t | x_<t)`` over ``text[1:]``, each with the preceding context.
+
+        The first character is not scored, matching the neural models, whose first input
+        has no target before it.
+        """
+        if len(text) < 2:
+            raise ValueError("text must have at least 2 characters")
+        bad = set(text) - set(self.vocab)
+        if bad:
+            raise ValueError(f"text has characters outside the vocabulary: {sorted(bad)[:10]}")
+        span = self.order - 1
+        total = 0.0
+        for t in range(1, len(text)):
+            total -= math.log2(self.prob(text[max(0, t - span) : t], text[t]))
+        return total / (len(text) - 1)
+
+    def sample(self, prompt: str, length: int, generator: torch.Generator) -> str:
+        """Continue ``prompt`` by ``length`` characters drawn from the model."""
+        out = prompt
+        for _ in range(length):
+            probs = self.distribution(out)
+            out += self.vocab[int(torch.multinomial(probs, 1, generator=generator))]
+        return out
+
+
+def best_order(
+    train: str, val: str, vocab: str | tuple[str, ...], orders=range(1, 9), discount=0.75
+) -> tuple[CharNGram, dict[int, float]]:
+    """Fit one model per order and return the best on ``val`` with every order's bits/char."""
+    scores = {}
+    best = None
+    for order in orders:
+        model = CharNGram(order, vocab, discount).fit(train)
+        scores[order] = model.bits_per_char(val)
+        if best is None or scores[order] < scores[best.order]:
+            best = model
+    return best, scores

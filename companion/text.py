@@ -1,0 +1,247 @@
+"""Offline text corpora and a character tokenizer (chapter ``autoregressive-likelihood``).
+
+Three sources, all read from disk, none downloaded:
+
+* :func:`load_prose`: the prose of Python's bundled documentation topics
+  (``pydoc_data.topics``, about 465,000 characters of English), the book's prose corpus;
+* :func:`load_code`: the source of a fixed list of standard-library modules, the code
+  corpus;
+* :func:`load_text_file`: any UTF-8 text file a reader supplies (a poetry collection, say).
+
+:func:`split_text` makes the fixed train/validation split that every language-model
+chapter shares, and :class:`CharTokenizer` maps characters to integer ids. The exact text
+depends on the Python version that ships it, so figures in the book are asserted with
+bounds, not pinned.
+"""
+
+from __future__ import annotations
+
+import sysconfig
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+UNKNOWN = "\ufffd"  # the Unicode replacement character stands for any unseen character
+VAL_FRACTION = 0.1  # one character in ten is held out for validation
+SPLIT_BLOCK = 10_000  # the split works on blocks of this many characters (see split_text)
+
+# Standard-library modules of plain, idiomatic Python that exist in every CPython 3.11+.
+CODE_MODULES = (
+    "bisect.py",
+    "calendar.py",
+    "colorsys.py",
+    "copy.py",
+    "dataclasses.py",
+    "fnmatch.py",
+    "fractions.py",
+    "functools.py",
+    "glob.py",
+    "heapq.py",
+    "queue.py",
+    "random.py",
+    "shlex.py",
+    "statistics.py",
+    "string.py",
+    "textwrap.py",
+)
+
+
+def load_prose(dedupe: bool = True) -> str:
+    """The documentation topics bundled with Python, joined in sorted topic order.
+
+    Topics are separated by a blank line. The text is English prose with code examples,
+    about 465,000 characters on CPython 3.11. Several topics repeat whole paragraphs
+    (shared notes, table rules); with ``dedupe=True`` only the first copy of each
+    paragraph is kept (about 373,000 characters remain), so that the validation split
+    does not reward memorising passages that also sit in the training split.
+    """
+    from pydoc_data.topics import topics
+
+    text = "\n\n".join(topics[key].strip("\n") for key in sorted(topics))
+    return dedupe_paragraphs(text) if dedupe else text
+
+
+def dedupe_paragraphs(text: str) -> str:
+    """Drop every paragraph (blank-line separated) whose stripped text appeared before."""
+    seen: set[str] = set()
+    kept = []
+    for paragraph in text.split("\n\n"):
+        key = paragraph.strip()
+        if key not in seen:
+            seen.add(key)
+            kept.append(paragraph)
+    return "\n\n".join(kept)
+
+
+def load_code(modules: tuple[str, ...] = CODE_MODULES) -> str:
+    """Source of the given standard-library files (names relative to the stdlib folder).
+
+    Files are joined in the given order, each preceded by a ``# file: name`` line.
+    Raises ``FileNotFoundError`` naming the file that this Python does not ship.
+    """
+    if not modules:
+        raise ValueError("modules must name at least one standard-library file")
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    parts = []
+    for name in modules:
+        path = stdlib / name
+        if not path.is_file():
+            raise FileNotFoundError(f"standard-library file {name!r} not found under {stdlib}")
+        parts.append(f"# file: {name}\n" + path.read_text(encoding="utf-8"))
+    return "\n\n".join(parts)
+
+
+def load_text_file(path: str | Path, min_chars: int = 1_000) -> str:
+    """Read a reader-supplied UTF-8 text file for training.
+
+    Raises ``FileNotFoundError`` for a missing file, ``ValueError`` for a file that is not
+    valid UTF-8 or shorter than ``min_chars`` characters (too little to split and train).
+    Line endings are normalised to ``\\n``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such text file: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"{path} is not valid UTF-8 text ({err.reason} at byte {err.start})"
+        ) from err
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if len(text) < min_chars:
+        raise ValueError(f"{path} has {len(text)} characters; at least {min_chars} are needed")
+    return text
+
+
+def split_text(
+    text: str, val_fraction: float = VAL_FRACTION, block: int = SPLIT_BLOCK
+) -> tuple[str, str]:
+    """Fixed train/validation split: every ``round(1 / val_fraction)``-th block is validation.
+
+    Cutting the text into blocks of ``block`` characters and holding out every tenth (for
+    the default fraction) spreads validation over the whole corpus, so it is not one
+    topic at the end. The split is deterministic: no randomness, no seed.
+    Returns ``(train, val)``; the blocks of each part are concatenated in order.
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    if not isinstance(block, int) or block < 1:
+        raise ValueError(f"block must be a positive int, got {block!r}")
+    every = round(1.0 / val_fraction)
+    if len(text) < every * block:
+        raise ValueError(
+            f"text has {len(text)} characters; at least {every * block} are needed for "
+            f"val_fraction={val_fraction} and block={block} (lower block for short texts)"
+        )
+    blocks = [text[i : i + block] for i in range(0, len(text), block)]
+    val = "".join(b for i, b in enumerate(blocks) if i % every == every - 1)
+    train = "".join(b for i, b in enumerate(blocks) if i % every != every - 1)
+    return train, val
+
+
+@dataclass(frozen=True)
+class CharTokenizer:
+    """Characters to ids and back.
+
+    ``chars`` is the vocabulary in id order. With ``unknown=True`` the id 0 is reserved
+    for :data:`UNKNOWN` and any character outside the vocabulary encodes to it; with
+    ``unknown=False`` (the default) such a character raises ``ValueError`` naming it, so a
+    prompt never fails deep inside an embedding lookup.
+    """
+
+    chars: tuple[str, ...]
+    unknown: bool = False
+
+    @classmethod
+    def from_text(cls, text: str, unknown: bool = False) -> CharTokenizer:
+        """Vocabulary = the sorted set of characters in ``text`` (plus UNKNOWN if asked)."""
+        if not text:
+            raise ValueError("cannot build a vocabulary from empty text")
+        chars = sorted(set(text) - {UNKNOWN})
+        return cls(tuple([UNKNOWN, *chars] if unknown else chars), unknown)
+
+    def __post_init__(self) -> None:
+        if len(set(self.chars)) != len(self.chars) or any(len(c) != 1 for c in self.chars):
+            raise ValueError("chars must be distinct single characters")
+        if self.unknown and (not self.chars or self.chars[0] != UNKNOWN):
+            raise ValueError("with unknown=True the first character must be UNKNOWN")
+        object.__setattr__(self, "_index", {c: i for i, c in enumerate(self.chars)})
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars)
+
+    def encode(self, text: str) -> torch.Tensor:
+        """``text`` as a 1-D int64 tensor of ids, one per character."""
+        index = self._index
+        missing = sorted(set(text) - index.keys())
+        if missing and not self.unknown:
+            shown = ", ".join(repr(c) for c in missing[:10])
+            raise ValueError(
+                f"{len(missing)} character(s) not in the vocabulary: {shown}; build the "
+                "tokenizer with unknown=True to map them to UNKNOWN"
+            )
+        ids = [index.get(c, 0) for c in text]
+        return torch.tensor(ids, dtype=torch.long)
+
+    def decode(self, ids: torch.Tensor | list[int]) -> str:
+        """Inverse of :meth:`encode` for ids in ``[0, vocab_size)``."""
+        ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
+        bad = [i for i in ids if not 0 <= i < len(self.chars)]
+        if bad:
+            raise ValueError(f"ids must be in [0, {len(self.chars)}); got {bad[:5]}")
+        return "".join(self.chars[i] for i in ids)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """A split corpus, its tokenizer and the encoded ids of each part."""
+
+    name: str
+    train_text: str
+    val_text: str
+    tokenizer: CharTokenizer
+    train_ids: torch.Tensor  # (N_train,) int64
+    val_ids: torch.Tensor  # (N_val,) int64
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.vocab_size
+
+
+def make_corpus(name: str, text: str, block: int = SPLIT_BLOCK, unknown: bool = False) -> Corpus:
+    """Split ``text``, build the vocabulary from the whole text and encode both parts.
+
+    The character set is fixed before training (it is not a learned parameter), so the
+    vocabulary covers validation characters too and no validation character is unknown.
+    """
+    train, val = split_text(text, block=block)
+    tok = CharTokenizer.from_text(text, unknown=unknown)
+    return Corpus(name, train, val, tok, tok.encode(train), tok.encode(val))
+
+
+def prose_corpus() -> Corpus:
+    """The documentation-topics prose, split and encoded."""
+    return make_corpus("prose", load_prose())
+
+
+def code_corpus() -> Corpus:
+    """The standard-library code, split and encoded (with UNKNOWN for stray characters)."""
+    return make_corpus("code", load_code(), unknown=True)
+
+
+def random_batch(
+    ids: torch.Tensor, batch_size: int, block_size: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random windows ``x = ids[i : i + T]`` and targets ``y = ids[i + 1 : i + T + 1]``.
+
+    Targets are the inputs shifted by one: position ``t`` predicts character ``t + 1``.
+    Returns two ``(B, T)`` int64 tensors on the CPU; ``generator`` is a CPU generator.
+    """
+    if ids.ndim != 1 or len(ids) < block_size + 1:
+        raise ValueError(f"ids must be 1-D with more than block_size={block_size} elements")
+    starts = torch.randint(0, len(ids) - block_size, (batch_size,), generator=generator)
+    offsets = torch.arange(block_size + 1)
+    windows = ids[starts[:, None] + offsets]  # (B, T + 1)
+    return windows[:, :-1], windows[:, 1:]

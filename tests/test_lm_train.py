@@ -1,0 +1,100 @@
+"""Shared training loop, metrics and decoding filters."""
+
+import math
+
+import pytest
+import torch
+
+from companion.gpt import GPT, GPTConfig
+from companion.lm_train import (
+    TrainConfig,
+    bits_from_nats,
+    bits_per_char,
+    lr_at,
+    perplexity,
+    train_lm,
+)
+from companion.lstm import CharLSTM, LSTMConfig
+from companion.sampling import filter_logits, sample_next
+
+
+def test_bits_and_perplexity_agree_with_hand_computed_values():
+    # ln 2 nats is exactly one bit; ln 4 nats is two bits, perplexity 4.
+    assert bits_from_nats(math.log(2)) == pytest.approx(1.0)
+    assert bits_from_nats(math.log(4)) == pytest.approx(2.0)
+    # Two sequences: NLLs [ln 2] and [ln 8, ln 8, ln 8]. Token mean = (ln 2 + 3 ln 8)/4
+    # = (1 + 9)/4 ln 2 = 2.5 ln 2, perplexity 2^2.5; per-sequence mean would be (2+8)/2=5.
+    ppl = perplexity([[math.log(2)], [math.log(8)] * 3])
+    assert ppl == pytest.approx(2**2.5)
+    assert ppl != pytest.approx(5.0)
+    with pytest.raises(ValueError):
+        perplexity([[]])
+
+
+class _Uniform(torch.nn.Module):
+    """Predicts the uniform distribution: exactly log2 V bits per character."""
+
+    def __init__(self, vocab):
+        super().__init__()
+        self.vocab = vocab
+
+    def forward(self, idx):
+        return torch.zeros(*idx.shape, self.vocab)
+
+
+@pytest.mark.parametrize("context", [1, 7, 10, 50])
+def test_bits_per_char_of_a_uniform_model_is_log2_vocab_for_any_window(context):
+    ids = torch.randint(0, 16, (101,), generator=torch.Generator().manual_seed(0))
+    assert bits_per_char(_Uniform(16), ids, context, torch.device("cpu")) == pytest.approx(4.0)
+
+
+def test_learning_rate_warms_up_then_decays_to_the_floor():
+    cfg = TrainConfig(steps=100, warmup_steps=10, lr=1.0, min_lr_ratio=0.1)
+    assert lr_at(0, cfg) == pytest.approx(0.1)
+    assert lr_at(9, cfg) == pytest.approx(1.0)
+    assert lr_at(100, cfg) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda v: GPT(GPTConfig(vocab_size=v, block_size=16, n_layer=1, n_head=2, n_embd=32)),
+        lambda v: CharLSTM(LSTMConfig(vocab_size=v, embed_dim=8, hidden_dim=32)),
+    ],
+    ids=["gpt", "lstm"],
+)
+def test_training_lowers_validation_bits_on_a_repetitive_text(make):
+    torch.manual_seed(0)
+    ids = torch.tensor([i % 7 for i in range(2_000)])
+    model = make(7)
+    cfg = TrainConfig(steps=60, batch_size=8, block_size=16, eval_every=30, eval_chars=200)
+    history = train_lm(model, ids, ids[:300], cfg, torch.device("cpu"), progress=False)
+    assert history.steps == [30, 60] and len(history.val_bpc) == 2
+    assert history.val_bpc[-1] < 0.5 * math.log2(7)  # a cycle of 7 is easy to learn
+    assert history.tokens == 60 * 8 * 16 and history.seconds > 0
+
+
+def test_bad_train_config_raises():
+    with pytest.raises(ValueError, match="steps"):
+        TrainConfig(steps=0)
+
+
+def test_top_k_keeps_exactly_k_and_top_p_keeps_the_smallest_nucleus():
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]]))
+    kept_k = torch.isfinite(filter_logits(logits, top_k=2))
+    assert kept_k.tolist() == [[True, True, False, False]]
+    # mass before each token: 0, 0.5, 0.8, 0.95 -> p=0.8 keeps the first two
+    kept_p = torch.isfinite(filter_logits(logits, top_p=0.8))
+    assert kept_p.tolist() == [[True, True, False, False]]
+    kept_all = torch.isfinite(filter_logits(logits, top_p=1.0))
+    assert kept_all.all()
+
+
+def test_low_temperature_approaches_greedy_and_greedy_is_the_argmax():
+    logits = torch.tensor([[0.0, 2.0, 1.0]])
+    assert sample_next(logits, greedy=True).item() == 1
+    draws = [
+        sample_next(logits, temperature=0.01, generator=torch.Generator().manual_seed(s)).item()
+        for s in range(20)
+    ]
+    assert draws == [1] * 20

@@ -1,0 +1,53 @@
+"""The Kneser-Ney character n-gram baseline."""
+
+import math
+
+import pytest
+import torch
+
+from companion.ngram import CharNGram, best_order
+
+TEXT = "the cat sat on the mat. the dog sat on the log. " * 20
+
+
+@pytest.mark.parametrize("order", [1, 2, 3, 5])
+def test_each_conditional_distribution_sums_to_one(order):
+    model = CharNGram(order, sorted(set(TEXT) | {"z"})).fit(TEXT)
+    for context in ["", "th", "the c", "zzzz", "on the "]:
+        assert model.distribution(context).sum().item() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_unigram_with_one_seen_character_matches_the_hand_computed_value():
+    # Order 1, text "aab", vocab {a, b, c}, D = 0.5: counts a=2, b=1, total 3, 2 types.
+    # P(a) = (2 - 0.5)/3 + 0.5*2/3 * 1/3 = 0.5 + 1/9; P(c) = 0.5*2/3 * 1/3 = 1/9.
+    model = CharNGram(1, "abc", discount=0.5).fit("aab")
+    assert model.prob("", "a") == pytest.approx(0.5 + 1 / 9)
+    assert model.prob("", "c") == pytest.approx(1 / 9)
+
+
+def test_bits_per_char_is_the_mean_negative_log2_probability():
+    model = CharNGram(2, sorted(set(TEXT))).fit(TEXT)
+    text = "the mat"
+    expected = -sum(math.log2(model.prob(text[:t], text[t])) for t in range(1, len(text)))
+    assert model.bits_per_char(text) == pytest.approx(expected / (len(text) - 1))
+
+
+def test_higher_order_wins_on_repetitive_text_and_best_order_reports_all():
+    model, scores = best_order(TEXT, TEXT[:200], sorted(set(TEXT)), orders=[1, 3])
+    assert set(scores) == {1, 3} and scores[3] < scores[1]
+    assert model.order == 3
+
+
+def test_bad_arguments_and_unknown_characters_raise():
+    with pytest.raises(ValueError, match="order"):
+        CharNGram(0, "ab")
+    with pytest.raises(ValueError, match="discount"):
+        CharNGram(2, "ab", discount=1.5)
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        CharNGram(2, "ab").fit("abc")
+
+
+def test_sampling_only_produces_vocabulary_characters():
+    model = CharNGram(3, sorted(set(TEXT))).fit(TEXT)
+    out = model.sample("the ", 30, torch.Generator().manual_seed(0))
+    assert len(out) == 34 and set(out) <= set(TEXT)

@@ -1,0 +1,96 @@
+"""Corpus loaders, the fixed split and the character tokenizer."""
+
+import pytest
+import torch
+
+from companion.text import (
+    UNKNOWN,
+    CharTokenizer,
+    dedupe_paragraphs,
+    load_code,
+    load_prose,
+    load_text_file,
+    random_batch,
+    split_text,
+)
+
+
+def test_prose_corpus_is_large_english_text_and_dedupe_removes_only_repeats():
+    raw, deduped = load_prose(dedupe=False), load_prose()
+    assert len(raw) > 400_000 and len(deduped) > 300_000
+    assert len(deduped) < len(raw)
+    paragraphs = [p.strip() for p in deduped.split("\n\n")]
+    assert len(paragraphs) == len(set(paragraphs))
+    assert " the " in deduped
+
+
+def test_dedupe_keeps_the_first_copy_in_order():
+    assert dedupe_paragraphs("a\n\nb\n\na\n\nc") == "a\n\nb\n\nc"
+
+
+def test_code_corpus_reads_stdlib_sources_and_names_a_missing_file():
+    code = load_code(("heapq.py", "bisect.py"))
+    assert code.startswith("# file: heapq.py\n") and "def insort" in code
+    with pytest.raises(FileNotFoundError, match="no_such_module.py"):
+        load_code(("no_such_module.py",))
+
+
+def test_split_is_fixed_disjoint_and_complete():
+    text = "".join(chr(97 + i % 26) for i in range(25_000))
+    train, val = split_text(text, block=1_000)
+    assert len(train) + len(val) == len(text)
+    # blocks 9 and 19 (0-based) are validation
+    assert val == text[9_000:10_000] + text[19_000:20_000]
+    assert split_text(text, block=1_000) == (train, val)
+
+
+def test_split_rejects_bad_arguments_and_short_text():
+    with pytest.raises(ValueError, match="val_fraction"):
+        split_text("x" * 100_000, val_fraction=1.5)
+    with pytest.raises(ValueError, match="at least"):
+        split_text("x" * 500, block=100)
+
+
+def test_tokenizer_round_trips_and_rejects_unknown_characters_by_name():
+    tok = CharTokenizer.from_text("hello world")
+    assert tok.vocab_size == len(set("hello world"))
+    ids = tok.encode("hello")
+    assert ids.dtype == torch.long and tok.decode(ids) == "hello"
+    with pytest.raises(ValueError, match="'z'"):
+        tok.encode("hez")
+    with pytest.raises(ValueError, match=r"ids must be in \[0, 8\)"):
+        tok.decode([99])
+
+
+def test_tokenizer_with_unknown_maps_unseen_characters_to_the_unknown_id():
+    tok = CharTokenizer.from_text("abc", unknown=True)
+    assert tok.chars[0] == UNKNOWN
+    assert tok.encode("azb").tolist() == [1, 0, 2]
+    assert tok.decode(tok.encode("azb")) == "a" + UNKNOWN + "b"
+
+
+def test_user_text_file_loads_utf8_and_rejects_bad_files(tmp_path):
+    good = tmp_path / "poems.txt"
+    good.write_text("Shall I compare thee\r\n" * 100, encoding="utf-8")
+    assert "\r" not in load_text_file(good)
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes(("caf\xe9 " * 400).encode("latin-1"))
+    with pytest.raises(ValueError, match="not valid UTF-8"):
+        load_text_file(bad)
+    with pytest.raises(ValueError, match="at least 1000"):
+        load_text_file(_short(tmp_path))
+    with pytest.raises(FileNotFoundError):
+        load_text_file(tmp_path / "missing.txt")
+
+
+def _short(tmp_path):
+    path = tmp_path / "short.txt"
+    path.write_text("too short", encoding="utf-8")
+    return path
+
+
+def test_random_batch_targets_are_inputs_shifted_by_one():
+    ids = torch.arange(100)
+    x, y = random_batch(ids, 4, 10, torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (4, 10)
+    assert torch.equal(y, x + 1)
