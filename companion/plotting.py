@@ -6,6 +6,7 @@ Nothing here selects a matplotlib backend: the notebook kernel or the test runne
 from __future__ import annotations
 
 import math
+import re
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -85,3 +86,18 @@ def show_images(
     if title:
         ax.set_title(title)
     return ax
+
+
+# matplotlib's HTML animation links Font Awesome 4 from a CDN for its button icons. The
+# book's theme already ships Font Awesome (whose ``fa`` classes cover those icons), and
+# pages must work offline, so the link is dropped.
+_FONT_AWESOME_CDN = re.compile(r"<link[^>]*font-awesome[^>]*>\n?")
+
+
+def animation_html(anim) -> str:
+    """HTML (JavaScript player) for a ``matplotlib.animation.Animation``, with no CDN link."""
+    from matplotlib import animation
+
+    if not isinstance(anim, animation.Animation):
+        raise TypeError(f"anim must be a matplotlib Animation, got {type(anim).__name__}")
+    return _FONT_AWESOME_CDN.sub("", anim.to_jshtml())

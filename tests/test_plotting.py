@@ -49,3 +49,19 @@ def test_show_images_draws_white_padding_around_dark_ink():
     shown = ax.images[0].get_array()
     assert shown[0, 0] == 1.0  # padding: white after the inversion
     assert shown[1, 1] == 0.0  # ink: black
+
+
+def test_animation_html_has_no_external_stylesheet():
+    import matplotlib.pyplot as plt
+    from matplotlib import animation
+
+    from companion.plotting import animation_html
+
+    fig, ax = plt.subplots()
+    line = ax.plot([0, 1])[0]
+    anim = animation.FuncAnimation(fig, lambda k: (line,), frames=2)
+    html = animation_html(anim)
+    plt.close(fig)
+    assert "<script" in html and "font-awesome" not in html and "http" not in html.lower()
+    with pytest.raises(TypeError, match="matplotlib Animation"):
+        animation_html("not an animation")

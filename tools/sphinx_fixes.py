@@ -1,10 +1,9 @@
 """Two additions to the book's HTML, loaded as a local Sphinx extension.
 
-1. Offer each notebook page's executed ``.ipynb`` in the download menu. MyST-NB writes
-   the executed notebooks under ``_build/jupyter_execute``; sphinx-book-theme shows an
-   ``.ipynb`` download entry when the page context names one (``ipynb_source``), which
-   nothing in our tool chain sets. We copy the notebook next to the page sources and
-   name it.
+1. Offer each notebook page's executed ``.ipynb`` in the download menu.
+   sphinx-book-theme shows an ``.ipynb`` download entry when the page context names one
+   (``ipynb_source``), which nothing in our tool chain sets. We take the executed
+   notebook from the execution cache, write it next to the page sources and name it.
 2. sphinx-thebe 0.3.1 adds an inline script after the HTML builder has started; Sphinx 7.4
    then lists it twice on every page (once with filename ``None``, once with ``""``), so
    the page declared ``const THEBE_JS_URL`` twice and the browser logged a SyntaxError.
@@ -15,18 +14,45 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 
+def _executed_notebook(app, pagename: str):
+    """The executed notebook of a page, with its outputs, from the execution cache."""
+    import jupytext
+    from jupyter_cache import get_cache
+
+    source = Path(app.srcdir) / f"{pagename}.md"
+    cache_path = app.config.nb_execution_cache_path
+    if not source.is_file() or not cache_path or not Path(cache_path).exists():
+        return None
+    cache = get_cache(cache_path)
+    try:
+        record = cache.match_cache_notebook(jupytext.read(source))
+    except KeyError:
+        return None
+    return cache.get_cache_bundle(record.pk).nb
+
+
 def _offer_ipynb(app, pagename, templatename, context, doctree):
-    executed = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
-    if doctree is None or not executed.is_file():
+    # MyST-NB rewrites _build/jupyter_execute/*.ipynb without outputs when a build takes
+    # them from the cache, so the notebook is read from the cache itself.
+    if doctree is None or "{code-cell}" not in _source_text(app, pagename):
+        return
+    import nbformat
+
+    notebook = _executed_notebook(app, pagename)
+    if notebook is None:
         return
     target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(executed, target)
+    nbformat.write(notebook, target)
     context["ipynb_source"] = f"{pagename}.ipynb"
+
+
+def _source_text(app, pagename: str) -> str:
+    source = Path(app.srcdir) / f"{pagename}.md"
+    return source.read_text(encoding="utf-8") if source.is_file() else ""
 
 
 def _drop_duplicate_scripts(app, pagename, templatename, context, doctree):
