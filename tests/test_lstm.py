@@ -49,3 +49,14 @@ def test_invalid_settings_raise():
         LSTMConfig(hidden_dim=0)
     with pytest.raises(ValueError, match="top_p"):
         small_lstm().generate(torch.zeros(1, 1, dtype=torch.long), 2, top_p=2.0)
+
+
+def test_dropout_acts_in_training_only():
+    torch.manual_seed(0)
+    model = CharLSTM(LSTMConfig(vocab_size=29, embed_dim=8, hidden_dim=32, dropout=0.5))
+    x = torch.randint(0, 29, (2, 12), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        model.train()
+        assert not torch.equal(model(x), model(x))  # fresh masks on every call
+        model.eval()
+        assert torch.equal(model(x), model(x))  # generation and scoring are exact

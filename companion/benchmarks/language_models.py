@@ -96,7 +96,9 @@ def run(device: torch.device) -> dict:
 
     lstm_config, lstm_train = lstm.prose_recipe(corpus.vocab_size)
     torch.manual_seed(0)
-    lstm_bpc, lstm_seconds = _train(lstm.CharLSTM(lstm_config), lstm_train, corpus, device, 256)
+    lstm_bpc, lstm_seconds = _train(
+        lstm.CharLSTM(lstm_config), lstm_train, corpus, device, lstm.EVAL_CONTEXT
+    )
 
     gpt_config, gpt_train = gpt.prose_recipe(corpus.vocab_size)
     torch.manual_seed(0)
