@@ -11,7 +11,7 @@ that :meth:`GPT.from_transformers` loads the weights of a ``transformers``
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +28,7 @@ class GPTConfig:
     n_layer: int = 4  # Transformer blocks
     n_head: int = 4  # attention heads per block; must divide n_embd
     n_embd: int = 128  # residual-stream width C
-    dropout: float = 0.0  # tiny models trained for minutes do not overfit; 0 keeps it exact
+    dropout: float = 0.0  # training only; eval mode is exact either way (see prose_recipe)
     layer_norm_eps: float = 1e-5  # GPT-2's value, needed for equality with transformers
 
     def __post_init__(self) -> None:
@@ -48,11 +48,16 @@ def tiny_gpt(vocab_size: int, block_size: int = 64) -> GPTConfig:
 
 
 def prose_recipe(vocab_size: int) -> tuple[GPTConfig, TrainConfig]:
-    """The model and training run of chapter ``minimal-gpt`` on the prose corpus."""
+    """The model and training run of chapter ``minimal-gpt`` on the prose corpus.
+
+    About 12 passes over the 343k training characters, with dropout 0.1 so that the
+    later passes still generalise; a high peak learning rate suits a 2-block model.
+    """
     train = TrainConfig(
-        steps=500, batch_size=32, block_size=64, lr=3e-3, warmup_steps=30, eval_every=100
+        steps=2000, batch_size=32, block_size=64, lr=6e-3, warmup_steps=30, eval_every=200
     )
-    return tiny_gpt(vocab_size, train.block_size), train
+    config = replace(tiny_gpt(vocab_size, train.block_size), dropout=0.1)
+    return config, train
 
 
 def code_recipe(vocab_size: int) -> tuple[GPTConfig, TrainConfig]:
