@@ -19,7 +19,7 @@ from companion.diffusion.unet import TinyUNet, UNetConfig
 
 NUM_TRAIN_STEPS = 1000  # T, as in Ho et al.
 DIGITS_UNET = UNetConfig(channels=(16, 32))  # about 0.1 M parameters
-DIGITS_TRAIN = TrainConfig(steps=1500, snapshot_steps=(100, 300, 700, 1500))
+DIGITS_TRAIN = TrainConfig(steps=3000, snapshot_steps=(100, 300, 1000, 3000))
 MODEL_SEED = 0  # initial weights
 
 
