@@ -36,6 +36,25 @@ def _check_positive_int(**values: int) -> None:
             raise ValueError(f"{name} must be a positive int (>= 1), got {value!r}")
 
 
+def _check_rng(rng: object) -> None:
+    if rng is not None and not isinstance(rng, torch.Generator):
+        raise TypeError(f"rng must be a torch.Generator or None, got {type(rng).__name__}")
+
+
+def _randn(
+    rng: torch.Generator | None, shape: tuple[int, ...], device: torch.device | str
+) -> torch.Tensor:
+    """Standard normal noise of ``shape`` on ``device``, drawn from ``rng`` if given.
+
+    ``rng`` may live on another device than the result (train_gan passes a CPU one, so
+    that every device sees the same numbers); ``None`` uses the global stream of ``device``.
+    """
+    _check_rng(rng)
+    if rng is None:
+        return torch.randn(shape, device=device)
+    return torch.randn(shape, generator=rng, device=rng.device).to(device)
+
+
 def _check_norm(norm: str) -> None:
     if norm not in NORMS:
         raise ValueError(f"unknown norm {norm!r}; accepted: {', '.join(map(repr, NORMS))}")
@@ -205,9 +224,11 @@ def gradient_penalty(
        itself can be differentiated with respect to the critic's parameters.
     4. Penalise each sample's gradient norm for departing from 1, then average.
 
-    ``real`` and ``fake`` have the same shape ``(N, ...)``; ``generator`` (on the same
-    device as ``real``) makes ``eps`` reproducible. Returns a scalar.
+    ``real`` and ``fake`` have the same shape ``(N, ...)``; ``generator`` makes ``eps``
+    reproducible; it may live on the CPU while ``real`` is elsewhere (``eps`` is drawn on
+    the generator's device and moved). Returns a scalar.
     """
+    _check_rng(generator)
     if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
         raise ValueError(f"weight (lambda) must be a number >= 0, got {weight!r}")
     if real.shape != fake.shape or real.ndim < 2:
@@ -216,7 +237,9 @@ def gradient_penalty(
             f"got {tuple(real.shape)} and {tuple(fake.shape)}"
         )
     eps_shape = (real.shape[0],) + (1,) * (real.ndim - 1)  # (N, 1, ..., 1)
-    eps = torch.rand(eps_shape, device=real.device, dtype=real.dtype, generator=generator)
+    eps_device = real.device if generator is None else generator.device
+    eps = torch.rand(eps_shape, device=eps_device, dtype=real.dtype, generator=generator)
+    eps = eps.to(real.device)
     x_hat = (eps * real.detach() + (1 - eps) * fake.detach()).requires_grad_(True)
     scores = critic(x_hat)  # (N,)
     (grad,) = torch.autograd.grad(scores.sum(), x_hat, create_graph=True)  # shape of real
@@ -242,7 +265,7 @@ class GANTrainConfig:
     real_label: float = 1.0  # < 1 is one-sided label smoothing (non-saturating only)
     ema_decay: float = 0.0  # > 0 keeps an exponential moving average of the generator
     log_every: int = 10  # record losses every this many generator steps
-    seed: int = 0  # order of the minibatches
+    seed: int = 0  # CPU stream for batch order, noise z and GP weights: same on every device
 
     def validate(self) -> None:
         if self.loss not in LOSSES:
@@ -263,6 +286,8 @@ class GANTrainConfig:
             raise ValueError(f"real_label must lie in (0.5, 1], got {self.real_label!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
 
 
 def discriminator_step(
@@ -271,19 +296,21 @@ def discriminator_step(
     optimizer: torch.optim.Optimizer,
     real: torch.Tensor,
     config: GANTrainConfig,
+    rng: torch.Generator | None = None,
 ) -> float:
     """One update of the discriminator (or critic); returns its loss.
 
     The fakes are detached: this step must not build a graph through, or leave gradients
-    on, the generator.
+    on, the generator. ``rng`` (any device) draws the noise and the penalty's ``eps``;
+    ``None`` uses the global stream of ``real``'s device.
     """
-    z = torch.randn(real.shape[0], generator.latent_dim, device=real.device)  # (N, Z)
+    z = _randn(rng, (real.shape[0], generator.latent_dim), real.device)  # (N, Z)
     with torch.no_grad():
         fake = generator(z)  # same shape as real, no graph back to the generator
     real_scores, fake_scores = discriminator(real), discriminator(fake)  # (N,), (N,)
     if config.loss == "wgan-gp":
         loss = fake_scores.mean() - real_scores.mean()
-        loss = loss + gradient_penalty(discriminator, real, fake, config.gp_weight)
+        loss = loss + gradient_penalty(discriminator, real, fake, config.gp_weight, rng)
     else:
         loss = discriminator_loss(real_scores, fake_scores, config.real_label)
     optimizer.zero_grad(set_to_none=True)
@@ -299,11 +326,16 @@ def generator_step(
     batch_size: int,
     config: GANTrainConfig,
     device: torch.device | str,
+    rng: torch.Generator | None = None,
 ) -> float:
-    """One update of the generator through a frozen discriminator; returns its loss."""
+    """One update of the generator through a frozen discriminator; returns its loss.
+
+    ``rng`` (any device) draws the noise; ``None`` uses the global stream of ``device``.
+    """
+    _check_rng(rng)
     discriminator.requires_grad_(False)  # gradients flow through D to G, not into D
     try:
-        z = torch.randn(batch_size, generator.latent_dim, device=device)  # (N, Z)
+        z = _randn(rng, (batch_size, generator.latent_dim), device)  # (N, Z)
         scores = discriminator(generator(z))  # (N,)
         loss = -scores.mean() if config.loss == "wgan-gp" else generator_loss(scores)
         optimizer.zero_grad(set_to_none=True)
@@ -345,7 +377,10 @@ def train_gan(
     """Train ``generator`` against ``discriminator`` on ``data`` ``(N, ...)`` in place.
 
     ``generator`` needs a ``latent_dim`` attribute. Minibatches are drawn without
-    replacement, reshuffling after each pass. At each step in ``snapshot_steps`` (0 = before
+    replacement, reshuffling after each pass. Batch order, noise and penalty weights all
+    come from one CPU generator seeded with ``config.seed`` and are moved to ``data``'s
+    device, so CPU and CUDA train on the same numbers (up to their kernels' rounding); the
+    initial weights are the caller's to seed. At each step in ``snapshot_steps`` (0 = before
     training) the sampler's output on ``fixed_z`` ``(M, Z)`` is stored on the CPU.
     """
     config = config or GANTrainConfig()
@@ -364,13 +399,13 @@ def train_gan(
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr_d, betas=config.betas)
     ema = copy.deepcopy(generator).requires_grad_(False) if config.ema_decay > 0 else None
     history = GANHistory(sampler=ema if ema is not None else generator)
-    order_rng = torch.Generator().manual_seed(config.seed)
-    order, cursor = torch.randperm(data.shape[0], generator=order_rng), 0
+    rng = torch.Generator().manual_seed(config.seed)  # CPU: the same stream on any device
+    order, cursor = torch.randperm(data.shape[0], generator=rng), 0
 
     def next_batch() -> torch.Tensor:
         nonlocal order, cursor
         if cursor + config.batch_size > order.shape[0]:
-            order, cursor = torch.randperm(data.shape[0], generator=order_rng), 0
+            order, cursor = torch.randperm(data.shape[0], generator=rng), 0
         idx = order[cursor : cursor + config.batch_size].to(device)
         cursor += config.batch_size
         return data[idx]
@@ -391,8 +426,10 @@ def train_gan(
         range(1, config.steps + 1), desc=f"GAN ({config.loss})", disable=not progress
     ):
         for _ in range(config.n_critic):
-            d_loss = discriminator_step(generator, discriminator, opt_d, next_batch(), config)
-        g_loss = generator_step(generator, discriminator, opt_g, config.batch_size, config, device)
+            d_loss = discriminator_step(generator, discriminator, opt_d, next_batch(), config, rng)
+        g_loss = generator_step(
+            generator, discriminator, opt_g, config.batch_size, config, device, rng
+        )
         if ema is not None:
             _update_ema(ema, generator, config.ema_decay)
         if step % config.log_every == 0:
@@ -404,13 +441,24 @@ def train_gan(
 
 
 @torch.no_grad()
-def sample(generator: nn.Module, n: int, device: torch.device | str, batch_size: int = 512):
-    """Draw ``n`` samples from ``generator`` in eval mode; returns ``(n, ...)`` on ``device``."""
+def sample(
+    generator: nn.Module,
+    n: int,
+    device: torch.device | str,
+    batch_size: int = 512,
+    rng: torch.Generator | None = None,
+):
+    """Draw ``n`` samples from ``generator`` in eval mode; returns ``(n, ...)`` on ``device``.
+
+    ``rng`` (e.g. a seeded CPU generator, for the same noise on every device) draws the
+    noise; ``None`` uses the global stream of ``device``.
+    """
     _check_positive_int(n=n, batch_size=batch_size)
+    _check_rng(rng)
     was_training = generator.training
     generator.eval()
     out = [
-        generator(torch.randn(min(batch_size, n - i), generator.latent_dim, device=device))
+        generator(_randn(rng, (min(batch_size, n - i), generator.latent_dim), device))
         for i in range(0, n, batch_size)
     ]
     generator.train(was_training)
