@@ -50,7 +50,7 @@ unit: setup
 notebooks: setup
 	rm -rf $(NBDIR) && mkdir -p $(NBDIR)
 	$(BIN)/python tools/notebooks_to_ipynb.py $(NBDIR)
-	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 --durations=15 \
 	  -p no:cacheprovider -q $(NBDIR)
 
 site-check: setup $(VENV)/.chromium
