@@ -65,12 +65,13 @@ lint: setup
 bench: setup
 	$(BIN)/python -m companion.bench --out bench.json
 
-# Execute one page under nbval: make nbtest NB=book/beginner/gan.md
+# Execute one page under nbval: make nbtest NB=book/beginner/dcgan.md
 nbtest: setup
 	@test -n "$(NB)" || { echo "usage: make nbtest NB=book/<part>/<page>.md"; exit 2; }
-	$(BIN)/python tools/notebooks_to_ipynb.py $(NBDIR)/one $(NB) >/dev/null
-	$(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider -q \
-	  $$($(BIN)/python tools/notebooks_to_ipynb.py $(NBDIR)/one $(NB))
+	rm -rf $(NBDIR)/one
+	IPYNB=$$($(BIN)/python tools/notebooks_to_ipynb.py $(NBDIR)/one $(NB)) && \
+	  $(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
+	  -p no:cacheprovider -q $$IPYNB
 
 clean:
 	rm -rf _build

@@ -28,6 +28,9 @@ def main(argv: list[str]) -> int:
         if not page.is_file():
             print(f"no such page: {page}", file=sys.stderr)
             return 2
+        if not page.is_relative_to(BOOK):
+            print(f"{page} is not under {BOOK}: pages live in book/<part>/", file=sys.stderr)
+            return 2
         if "{code-cell}" not in page.read_text(encoding="utf-8"):
             if argv[1:]:  # a page named explicitly must be a notebook
                 print(f"{page} has no code cells: nothing to test", file=sys.stderr)
