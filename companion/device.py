@@ -16,13 +16,14 @@ import numpy as np
 import torch
 
 ENV_VAR = "COMPANION_DEVICE"
-_DEVICE_PATTERN = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
+# "mps:0" is how PyTorch names the device of a tensor on Apple's GPU; it means "mps".
+_DEVICE_PATTERN = re.compile(r"^(cpu|mps(:0)?|cuda(:\d+)?)$")
 
 
 def _available(name: str) -> bool:
     if name == "cpu":
         return True
-    if name == "mps":
+    if name in ("mps", "mps:0"):
         return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
     # "cuda" or "cuda:N"
     if not torch.cuda.is_available():

@@ -75,3 +75,14 @@ def test_non_string_devices_are_type_errors(value):
 def test_seeds_beyond_64_bits_are_rejected_with_the_range():
     with pytest.raises(ValueError, match="below 2\\*\\*63"):
         seed_everything(2**64)
+
+
+def test_mps_0_is_the_name_torch_gives_an_mps_tensors_device():
+    # Accepted as a name; whether it is available depends on the machine.
+    if torch.backends.mps.is_available():
+        assert pick_device("mps:0").type == "mps"
+    else:
+        with pytest.raises(RuntimeError, match="'mps:0' was requested but is not available"):
+            pick_device("mps:0")
+    with pytest.raises(ValueError, match="accepted"):
+        pick_device("mps:1")
