@@ -26,10 +26,15 @@ from companion.device import as_device, seed_everything
 from companion.progress import tqdm
 
 N_CLASSES = 10
+_LABEL_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
 
 def _is_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_finite_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 class DigitClassifier(nn.Module):
@@ -77,10 +82,12 @@ class ClassifierConfig:
             value = getattr(self, name)
             if not _is_int(value) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if not isinstance(self.lr, (int, float)) or not self.lr > 0:
-            raise ValueError(f"lr must be a number > 0, got {self.lr!r}")
-        if not isinstance(self.weight_decay, (int, float)) or not self.weight_decay >= 0:
-            raise ValueError(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
+        if not _is_finite_number(self.lr) or not self.lr > 0:
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if not _is_finite_number(self.weight_decay) or not self.weight_decay >= 0:
+            raise ValueError(
+                f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}"
+            )
         if not _is_int(self.seed) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
 
@@ -254,8 +261,8 @@ class DigitsEvaluator:
     def accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
         """Share of ``images`` whose predicted digit equals ``labels`` (int64 ``(N,)``, 0-9)."""
         check_images(images)
-        if not isinstance(labels, torch.Tensor) or labels.is_floating_point():
-            raise TypeError("labels must be an integer torch.Tensor of digits 0-9")
+        if not isinstance(labels, torch.Tensor) or labels.dtype not in _LABEL_DTYPES:
+            raise TypeError("labels must be an integer torch.Tensor of digits 0-9 (not bool)")
         if labels.numel() and (labels.min() < 0 or labels.max() >= N_CLASSES):
             raise ValueError("labels must be digits 0-9")
         if labels.shape != (images.shape[0],):

@@ -14,7 +14,9 @@ Notation: ``N`` batch size, ``Z`` latent size, ``w`` base channel width, ``D`` d
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+import math
+import numbers
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -22,6 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from companion.device import as_device
 from companion.progress import tqdm
 
 Norm = Literal["batch", "none"]
@@ -34,6 +37,31 @@ def _check_positive_int(**values: int) -> None:
     for name, value in values.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive int (>= 1), got {value!r}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_number(name: str, value: object, ok: Callable[[float], bool], accepted: str) -> None:
+    """Raise unless ``value`` is a finite real number, not a bool, for which ``ok`` holds."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (real and math.isfinite(value) and ok(value)):
+        raise ValueError(f"{name} must be a finite number {accepted}, got {value!r}")
+
+
+def _check_input(name: str, x: object, dims: tuple[int | None, ...], like: torch.Tensor) -> None:
+    """Raise unless ``x`` is a tensor of shape ``dims`` (``None``: any size, at least 1) whose
+    dtype is that of the model parameter ``like``."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim != len(dims) or any(
+        n < 1 or d not in (None, n) for d, n in zip(dims, x.shape, strict=True)
+    ):
+        shape = ", ".join("N" if d is None else str(d) for d in dims)
+        raise ValueError(f"{name} must have shape ({shape}), got {tuple(x.shape)}")
+    if x.dtype != like.dtype:
+        raise TypeError(f"{name} must have the model's dtype {like.dtype}, got {x.dtype}")
 
 
 def _check_rng(rng: object) -> None:
@@ -60,6 +88,11 @@ def _check_norm(norm: str) -> None:
         raise ValueError(f"unknown norm {norm!r}; accepted: {', '.join(map(repr, NORMS))}")
 
 
+def _check_loss(loss: str) -> None:
+    if loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; accepted: {', '.join(map(repr, LOSSES))}")
+
+
 # ----------------------------------------------------------------------------- models
 
 
@@ -83,8 +116,7 @@ class DCGANGenerator(nn.Module):
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"z must have shape (N, {self.latent_dim}), got {tuple(z.shape)}")
+        _check_input("z", z, (None, self.latent_dim), self.project.weight)
         h = self.project(z).view(-1, 2 * self.width, 4, 4)  # (N, 2w*16) -> (N, 2w, 4, 4)
         return self.body(h)
 
@@ -118,8 +150,7 @@ class DCGANDiscriminator(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 8, 8):
-            raise ValueError(f"x must have shape (N, 1, 8, 8), got {tuple(x.shape)}")
+        _check_input("x", x, (None, 1, 8, 8), self.body[0].weight)
         return self.body(x).squeeze(1)  # (N, 1) -> (N,)
 
 
@@ -138,8 +169,7 @@ class MLPGenerator(nn.Module):
         self.net = nn.Sequential(*layers, nn.Linear(size, data_dim))  # (N, D), unbounded
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ValueError(f"z must have shape (N, {self.latent_dim}), got {tuple(z.shape)}")
+        _check_input("z", z, (None, self.latent_dim), self.net[0].weight)
         return self.net(z)
 
 
@@ -147,10 +177,14 @@ class MinibatchStdDev(nn.Module):
     """Append the batch's mean feature standard deviation as one extra feature.
 
     A remedy for mode collapse (chapter ``wgan-gp``): a batch of near-identical fakes has
-    a tell-tale small spread that the discriminator can see. ``(N, F) -> (N, F + 1)``.
+    a tell-tale small spread that the discriminator can see. ``(N, F) -> (N, F + 1)``,
+    ``N >= 2``: the spread of a single sample is always zero.
     """
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
+        if not isinstance(h, torch.Tensor) or h.ndim != 2 or h.shape[0] < 2:
+            shape = tuple(h.shape) if isinstance(h, torch.Tensor) else type(h).__name__
+            raise ValueError(f"h must have shape (N, F) with N >= 2 (a batch), got {shape}")
         spread = h.std(dim=0, unbiased=False).mean()  # scalar: mean over F of per-feature std
         return torch.cat([h, spread.expand(h.shape[0], 1)], dim=1)  # (N, F + 1)
 
@@ -167,6 +201,7 @@ class MLPDiscriminator(nn.Module):
     ):
         super().__init__()
         _check_positive_int(data_dim=data_dim, hidden=hidden, depth=depth)
+        self.data_dim = data_dim
         layers: list[nn.Module] = []
         size = data_dim
         for _ in range(depth):
@@ -178,8 +213,7 @@ class MLPDiscriminator(nn.Module):
         self.net = nn.Sequential(*layers, nn.Linear(size, 1))  # (N, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 2:
-            raise ValueError(f"x must have shape (N, D), got {tuple(x.shape)}")
+        _check_input("x", x, (None, self.data_dim), self.net[0].weight)
         return self.net(x).squeeze(1)  # (N,)
 
 
@@ -194,8 +228,7 @@ def discriminator_loss(
     ``real_label`` below 1 is one-sided label smoothing (0.9 is usual); it must lie in
     (0.5, 1]. Both logits are ``(N,)``; returns a scalar.
     """
-    if not 0.5 < real_label <= 1.0:
-        raise ValueError(f"real_label must lie in (0.5, 1], got {real_label!r}")
+    _check_number("real_label", real_label, lambda v: 0.5 < v <= 1.0, "in (0.5, 1]")
     real = F.binary_cross_entropy_with_logits(
         real_logits, torch.full_like(real_logits, real_label)
     )
@@ -229,8 +262,7 @@ def gradient_penalty(
     the generator's device and moved). Returns a scalar.
     """
     _check_rng(generator)
-    if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
-        raise ValueError(f"weight (lambda) must be a number >= 0, got {weight!r}")
+    _check_number("weight (lambda)", weight, lambda v: v >= 0, ">= 0")
     if real.shape != fake.shape or real.ndim < 2:
         raise ValueError(
             "real and fake must have the same shape (N, ...); "
@@ -268,24 +300,22 @@ class GANTrainConfig:
     seed: int = 0  # CPU stream for batch order, noise z and GP weights: same on every device
 
     def validate(self) -> None:
-        if self.loss not in LOSSES:
-            raise ValueError(
-                f"unknown loss {self.loss!r}; accepted: {', '.join(map(repr, LOSSES))}"
-            )
+        _check_loss(self.loss)
         _check_positive_int(
             steps=self.steps,
             batch_size=self.batch_size,
             n_critic=self.n_critic,
             log_every=self.log_every,
         )
-        if self.lr_g <= 0 or self.lr_d <= 0:
-            raise ValueError(f"lr_g and lr_d must be > 0, got {self.lr_g!r}, {self.lr_d!r}")
-        if self.gp_weight < 0:
-            raise ValueError(f"gp_weight must be >= 0, got {self.gp_weight!r}")
-        if not 0.5 < self.real_label <= 1.0:
-            raise ValueError(f"real_label must lie in (0.5, 1], got {self.real_label!r}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay!r}")
+        _check_number("lr_g", self.lr_g, lambda v: v > 0, "> 0")
+        _check_number("lr_d", self.lr_d, lambda v: v > 0, "> 0")
+        if not isinstance(self.betas, tuple | list) or len(self.betas) != 2:
+            raise ValueError(f"betas must be a pair of numbers in [0, 1), got {self.betas!r}")
+        for i, beta in enumerate(self.betas):
+            _check_number(f"betas[{i}]", beta, lambda v: 0 <= v < 1, "in [0, 1)")
+        _check_number("gp_weight", self.gp_weight, lambda v: v >= 0, ">= 0")
+        _check_number("real_label", self.real_label, lambda v: 0.5 < v <= 1.0, "in (0.5, 1]")
+        _check_number("ema_decay", self.ema_decay, lambda v: 0 <= v < 1, "in [0, 1)")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
 
@@ -304,6 +334,7 @@ def discriminator_step(
     on, the generator. ``rng`` (any device) draws the noise and the penalty's ``eps``;
     ``None`` uses the global stream of ``real``'s device.
     """
+    _check_loss(config.loss)  # the rest of config is checked where it is used
     z = _randn(rng, (real.shape[0], generator.latent_dim), real.device)  # (N, Z)
     with torch.no_grad():
         fake = generator(z)  # same shape as real, no graph back to the generator
@@ -333,6 +364,8 @@ def generator_step(
     ``rng`` (any device) draws the noise; ``None`` uses the global stream of ``device``.
     """
     _check_rng(rng)
+    _check_positive_int(batch_size=batch_size)
+    _check_loss(config.loss)
     discriminator.requires_grad_(False)  # gradients flow through D to G, not into D
     try:
         z = _randn(rng, (batch_size, generator.latent_dim), device)  # (N, Z)
@@ -371,7 +404,7 @@ def train_gan(
     data: torch.Tensor,
     config: GANTrainConfig | None = None,
     fixed_z: torch.Tensor | None = None,
-    snapshot_steps: tuple[int, ...] = (),
+    snapshot_steps: Iterable[int] = (),
     progress: bool = True,
 ) -> GANHistory:
     """Train ``generator`` against ``discriminator`` on ``data`` ``(N, ...)`` in place.
@@ -391,6 +424,11 @@ def train_gan(
         raise ValueError(
             f"data must have shape (N, ...) with N >= batch_size={config.batch_size}, "
             f"got {tuple(data.shape)}"
+        )
+    snapshot_steps = tuple(snapshot_steps)
+    if not all(_is_int(s) and 0 <= s <= config.steps for s in snapshot_steps):
+        raise ValueError(
+            f"snapshot_steps must be ints in [0, steps={config.steps}], got {snapshot_steps!r}"
         )
     if snapshot_steps and fixed_z is None:
         raise ValueError("snapshot_steps needs fixed_z, the noise to render at each snapshot")
@@ -455,6 +493,7 @@ def sample(
     """
     _check_positive_int(n=n, batch_size=batch_size)
     _check_rng(rng)
+    device = as_device(device)
     was_training = generator.training
     generator.eval()
     out = [

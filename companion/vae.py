@@ -12,6 +12,8 @@ Notation: ``N`` batch size, ``Z`` latent size, ``P = 64`` pixels, ``L = 17`` lev
 from __future__ import annotations
 
 import math
+import numbers
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -19,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from companion.data.digits import DIGITS_SHAPE, check_images
+from companion.device import as_device
 from companion.progress import tqdm
 
 N_PIXELS = 64  # 8 x 8
@@ -30,6 +33,18 @@ def _check_positive_int(**values: int) -> None:
     for name, value in values.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive int (>= 1), got {value!r}")
+
+
+def _check_number(name: str, value: object, ok: Callable[[float], bool], accepted: str) -> None:
+    """Raise unless ``value`` is a finite real number, not a bool, for which ``ok`` holds."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (real and math.isfinite(value) and ok(value)):
+        raise ValueError(f"{name} must be a finite number {accepted}, got {value!r}")
+
+
+def _check_seed(seed: object) -> None:
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be a non-negative int (below 2**63), got {seed!r}")
 
 
 def pixels_to_levels(x: torch.Tensor) -> torch.Tensor:
@@ -47,7 +62,16 @@ def pixels_to_levels(x: torch.Tensor) -> torch.Tensor:
 
 
 def levels_to_pixels(levels: torch.Tensor) -> torch.Tensor:
-    """Levels ``(N, 64)`` (int or expected float) -> images ``(N, 1, 8, 8)`` in [-1, 1]."""
+    """Levels ``(N, 64)`` (int or expected float) -> images ``(N, 1, 8, 8)`` in [-1, 1].
+
+    Levels must lie in [0, 16] (within 1e-4 for float round-off); others are an error.
+    """
+    if not isinstance(levels, torch.Tensor) or levels.dtype == torch.bool or levels.is_complex():
+        raise TypeError("levels must be an integer or floating torch.Tensor of levels 0..16")
+    if levels.ndim != 2 or levels.shape[1] != N_PIXELS:
+        raise ValueError(f"levels must have shape (N, {N_PIXELS}), got {tuple(levels.shape)}")
+    if not ((levels >= -1e-4) & (levels <= LEVELS - 1 + 1e-4)).all():
+        raise ValueError("levels must lie in [0, 16] (and be finite), the range of the digits")
     return (levels.float() / HALF_RANGE - 1).view(-1, *DIGITS_SHAPE)  # (N, 64) -> (N, 1, 8, 8)
 
 
@@ -69,6 +93,10 @@ def reparameterise(
 ) -> torch.Tensor:
     """``z = mu + sigma * eps`` with ``sigma = exp(logvar / 2)`` (a standard deviation,
     not the variance) and ``eps ~ N(0, I)``; differentiable in ``mu`` and ``logvar``."""
+    if mu.shape != logvar.shape:
+        raise ValueError(
+            f"mu and logvar must have the same shape; got {tuple(mu.shape)}, {tuple(logvar.shape)}"
+        )
     eps = torch.randn(mu.shape, device=mu.device, dtype=mu.dtype, generator=generator)
     return mu + torch.exp(0.5 * logvar) * eps
 
@@ -118,6 +146,12 @@ class VAE(nn.Module):
     @staticmethod
     def mean_image(logits: torch.Tensor) -> torch.Tensor:
         """Expected intensity under the decoder, ``(N, P, L) -> (N, 1, 8, 8)`` in [-1, 1]."""
+        if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
+            raise TypeError("logits must be a floating torch.Tensor of shape (N, 64, 17)")
+        if logits.ndim != 3 or tuple(logits.shape[1:]) != (N_PIXELS, LEVELS):
+            raise ValueError(
+                f"logits must have shape (N, {N_PIXELS}, {LEVELS}), got {tuple(logits.shape)}"
+            )
         levels = torch.arange(LEVELS, device=logits.device, dtype=logits.dtype)  # (L,)
         return levels_to_pixels(logits.softmax(dim=-1) @ levels)  # (N, P, L) @ (L,) -> (N, P)
 
@@ -141,8 +175,7 @@ def negative_elbo(
     5. KL to the prior ``N(0, I)`` in closed form.
     6. Loss: batch mean of ``reconstruction + beta * kl``; ``beta = 1`` is the ELBO.
     """
-    if isinstance(beta, bool) or not isinstance(beta, int | float) or beta < 0:
-        raise ValueError(f"beta (the KL weight) must be a number >= 0, got {beta!r}")
+    _check_number("beta (the KL weight)", beta, lambda v: v >= 0, ">= 0")
     targets = pixels_to_levels(x)  # (N, P)
     mu, logvar = model.encode(x)  # (N, Z), (N, Z)
     z = reparameterise(mu, logvar, generator)  # (N, Z)
@@ -174,8 +207,9 @@ def train_vae(
     """Fit ``model`` to images ``data`` ``(N, 1, 8, 8)`` in place; returns the loss curves."""
     config = config or VAETrainConfig()
     _check_positive_int(epochs=config.epochs, batch_size=config.batch_size)
-    if config.lr <= 0:
-        raise ValueError(f"lr must be > 0, got {config.lr!r}")
+    _check_number("lr", config.lr, lambda v: v > 0, "> 0")
+    _check_number("beta (the KL weight)", config.beta, lambda v: v >= 0, ">= 0")
+    _check_seed(config.seed)
     check_images(data, "data")
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     order_rng = torch.Generator().manual_seed(config.seed)
@@ -204,6 +238,7 @@ def evaluate_nelbo(model: VAE, x: torch.Tensor, n_samples: int = 10, seed: int =
     """Mean negative ELBO (beta = 1) of ``x`` in nats per image, averaged over
     ``n_samples`` draws of ``z`` per image; also its reconstruction and KL parts."""
     _check_positive_int(n_samples=n_samples)
+    _check_seed(seed)
     model.eval()
     g = torch.Generator(device=x.device).manual_seed(seed)
     recon = kl = 0.0
@@ -221,8 +256,10 @@ def active_units(model: VAE, x: torch.Tensor, threshold: float = 0.01) -> tuple[
     Unit ``j`` is active when ``Var_x(E_q[z_j | x]) > threshold``. Returns the count and
     the per-unit variances ``(Z,)``.
     """
-    if not threshold > 0:
-        raise ValueError(f"threshold must be > 0, got {threshold!r}")
+    _check_number("threshold", threshold, lambda v: v > 0, "> 0")
+    check_images(x, "x")
+    if x.shape[0] < 2:
+        raise ValueError(f"x must hold at least 2 images for a variance, got {x.shape[0]}")
     model.eval()
     mu, _ = model.encode(x)  # (N, Z)
     variances = mu.var(dim=0).cpu()  # (Z,)
@@ -233,6 +270,7 @@ def active_units(model: VAE, x: torch.Tensor, threshold: float = 0.01) -> tuple[
 def sample_images(model: VAE, n: int, device: torch.device | str) -> torch.Tensor:
     """Decode ``n`` prior draws ``z ~ N(0, I)`` to mean images ``(n, 1, 8, 8)`` in [-1, 1]."""
     _check_positive_int(n=n)
+    device = as_device(device)
     model.eval()
     z = torch.randn(n, model.latent_dim, device=device)  # (n, Z)
     return model.mean_image(model.decode_logits(z))

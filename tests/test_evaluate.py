@@ -142,6 +142,11 @@ def test_float64_samples_are_scored_like_float32(evaluator):
         (lambda: DigitsEvaluator.train("cpu", {"epochs": 1}), TypeError),
         (lambda: ClassifierConfig(epochs=1.5), ValueError),
         (lambda: ClassifierConfig(lr=0), ValueError),
+        (lambda: ClassifierConfig(lr=float("inf")), ValueError),
+        (lambda: ClassifierConfig(lr=float("nan")), ValueError),
+        (lambda: ClassifierConfig(lr=True), ValueError),
+        (lambda: ClassifierConfig(weight_decay=float("inf")), ValueError),
+        (lambda: ClassifierConfig(weight_decay=False), ValueError),
     ],
 )
 def test_bad_construction_arguments_say_what_is_accepted(make, error):
@@ -161,3 +166,9 @@ def test_bad_method_arguments_say_what_is_accepted(evaluator):
         evaluator.coverage(x, min_share="0.1")
     with pytest.raises(ValueError, match="seed must be a non-negative int"):
         evaluator.ceiling(seed=-1)
+
+
+def test_accuracy_rejects_bool_labels(evaluator):
+    x, _ = load_digits("test")
+    with pytest.raises(TypeError, match=r"integer torch.Tensor of digits 0-9 \(not bool\)"):
+        evaluator.accuracy(x[:2], torch.tensor([True, False]))

@@ -225,3 +225,68 @@ def test_rng_must_be_a_torch_generator():
         discriminator_step(g, d, opt, torch.randn(4, 2), GANTrainConfig(), rng=0)
     with pytest.raises(TypeError, match="torch.Generator or None"):
         sample(g, 3, "cpu", rng="seed")
+
+
+@pytest.mark.parametrize(
+    ("factory", "match"),
+    [
+        (lambda: GANTrainConfig(lr_g=math.nan).validate(), "lr_g must be a finite number > 0"),
+        (lambda: GANTrainConfig(lr_d=math.inf).validate(), "lr_d must be a finite number > 0"),
+        (lambda: GANTrainConfig(gp_weight=math.nan).validate(), "gp_weight must be a finite"),
+        (lambda: GANTrainConfig(betas=(2, 3)).validate(), r"betas\[0\] .* in \[0, 1\)"),
+        (lambda: GANTrainConfig(betas=(0.5,)).validate(), "betas must be a pair"),
+        (lambda: GANTrainConfig(real_label=True).validate(), r"real_label .* \(0.5, 1\]"),
+        (lambda: GANTrainConfig(ema_decay=math.nan).validate(), "ema_decay"),
+        (lambda: discriminator_loss(torch.zeros(1), torch.zeros(1), True), r"\(0.5, 1\]"),
+        (lambda: discriminator_loss(torch.zeros(1), torch.zeros(1), math.nan), r"\(0.5, 1\]"),
+    ],
+)
+def test_non_finite_and_bool_numbers_are_rejected(factory, match):
+    with pytest.raises(ValueError, match=match):
+        factory()
+
+
+@pytest.mark.parametrize("weight", [math.nan, math.inf, True])
+def test_gradient_penalty_weight_must_be_finite(weight):
+    real = torch.randn(4, 2)
+    with pytest.raises(ValueError, match="finite number >= 0"):
+        gradient_penalty(lambda x: x.sum(1), real, real, weight=weight)
+
+
+def test_training_steps_check_the_loss_and_batch_size():
+    g, d = MLPGenerator(hidden=8), MLPDiscriminator(hidden=8)
+    opt = torch.optim.Adam(g.parameters())
+    bogus = GANTrainConfig(loss="bogus")
+    with pytest.raises(ValueError, match="'non-saturating', 'wgan-gp'"):
+        generator_step(g, d, opt, 4, bogus, "cpu")
+    with pytest.raises(ValueError, match="'non-saturating', 'wgan-gp'"):
+        discriminator_step(g, d, opt, torch.randn(4, 2), bogus)
+    for batch_size in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match="batch_size must be a positive int"):
+            generator_step(g, d, opt, batch_size, GANTrainConfig(), "cpu")
+
+
+@pytest.mark.parametrize("steps", [(999,), (-1,), (1.0,), (True,)])
+def test_snapshot_steps_must_lie_in_the_run(steps):
+    g, d = MLPGenerator(hidden=8), MLPDiscriminator(hidden=8)
+    cfg = GANTrainConfig(steps=5, batch_size=8)
+    with pytest.raises(ValueError, match=r"snapshot_steps must be ints in \[0, steps=5\]"):
+        train_gan(g, d, torch.randn(16, 2), cfg, torch.randn(2, 2), steps, progress=False)
+
+
+def test_model_inputs_are_checked_for_shape_and_dtype():
+    with pytest.raises(ValueError, match=r"N >= 2"):
+        MinibatchStdDev()(torch.randn(4))
+    with pytest.raises(ValueError, match=r"N >= 2"):
+        MinibatchStdDev()(torch.randn(1, 3))
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 2\)"):
+        MLPDiscriminator(data_dim=2)(torch.randn(4, 3))
+    with pytest.raises(TypeError, match="float32"):
+        DCGANGenerator(latent_dim=8, width=8)(torch.randn(2, 8, dtype=torch.float64))
+    with pytest.raises(TypeError, match="float32"):
+        MLPGenerator()(torch.zeros(2, 2, dtype=torch.int64))
+
+
+def test_sample_checks_the_device():
+    with pytest.raises(ValueError, match="'cpu', 'mps', 'cuda' or 'cuda:N'"):
+        sample(MLPGenerator(hidden=8), 2, "gpu")

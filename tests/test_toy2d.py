@@ -64,3 +64,28 @@ def test_min_share_threshold_and_far_points():
 def test_invalid_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: GaussianRing(radius=math.inf), "radius must be a finite number > 0"),
+        (lambda: GaussianRing(radius=math.nan), "radius must be a finite number > 0"),
+        (lambda: GaussianRing(radius=True), "radius must be a finite number > 0"),
+        (lambda: GaussianRing(std=math.inf), "std must be a finite number > 0"),
+        (lambda: GaussianRing().sample(5, seed=1.5), "seed must be a non-negative int"),
+        (lambda: GaussianRing().sample(5, seed=-1), "seed must be a non-negative int"),
+        (lambda: GaussianRing().sample(5, seed=True), "seed must be a non-negative int"),
+        (lambda: GaussianRing().coverage(torch.full((3, 2), math.nan)), "NaN or infinite"),
+        (lambda: GaussianRing().coverage(torch.zeros(5, 2), min_share=True), r"\(0, 1\)"),
+        (lambda: GaussianRing().coverage(torch.zeros(5, 2), n_std=math.inf), "n_std"),
+    ],
+)
+def test_non_finite_and_bool_arguments_raise(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_coverage_rejects_bool_samples():
+    with pytest.raises(TypeError, match="real numbers"):
+        GaussianRing().coverage(torch.zeros(5, 2, dtype=torch.bool))

@@ -124,3 +124,39 @@ def test_short_training_lowers_the_test_bound_and_helpers_work():
 def test_invalid_arguments_raise(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+_X = torch.zeros(4, 1, 8, 8)  # valid images: pixel 0 is level 8
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: negative_elbo(VAE(), torch.zeros(2, 1, 8, 8), beta=math.nan), "finite number"),
+        (lambda: negative_elbo(VAE(), torch.zeros(2, 1, 8, 8), beta=math.inf), "finite number"),
+        (lambda: levels_to_pixels(torch.zeros(2, 63)), r"shape \(N, 64\)"),
+        (lambda: levels_to_pixels(torch.full((1, 64), 100)), r"\[0, 16\]"),
+        (lambda: levels_to_pixels(torch.full((1, 64), -1.0)), r"\[0, 16\]"),
+        (lambda: levels_to_pixels(torch.full((1, 64), math.nan)), r"\[0, 16\]"),
+        (lambda: VAE.mean_image(torch.randn(2, 64, 16)), r"shape \(N, 64, 17\)"),
+        (lambda: reparameterise(torch.zeros(4, 2), torch.zeros(4, 3)), "same shape"),
+        (lambda: train_vae(VAE(), _X, VAETrainConfig(seed=1.5)), "non-negative int"),
+        (lambda: train_vae(VAE(), _X, VAETrainConfig(seed=-1)), "non-negative int"),
+        (lambda: train_vae(VAE(), _X, VAETrainConfig(lr=math.nan)), "lr must be a finite"),
+        (lambda: train_vae(VAE(), _X, VAETrainConfig(beta=-1.0)), "beta"),
+        (lambda: evaluate_nelbo(VAE(), _X, seed=1.5), "non-negative int"),
+        (lambda: active_units(VAE(), _X[:1]), "at least 2 images"),
+        (lambda: active_units(VAE(), _X, threshold=math.inf), "threshold"),
+        (lambda: sample_images(VAE(), 2, "gpu"), "'cpu', 'mps', 'cuda' or 'cuda:N'"),
+    ],
+)
+def test_more_invalid_arguments_raise(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_levels_to_pixels_rejects_bool_levels_and_accepts_the_end_points():
+    with pytest.raises(TypeError, match="integer or floating"):
+        levels_to_pixels(torch.zeros(1, 64, dtype=torch.bool))
+    ends = levels_to_pixels(torch.tensor([[0] * 32 + [16] * 32]))
+    assert ends.min().item() == -1.0 and ends.max().item() == 1.0

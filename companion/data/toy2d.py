@@ -13,9 +13,16 @@ quality points of that mode.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
+
+
+def _check_positive_number(name: str, value: object) -> None:
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (real and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
 
 
 @dataclass
@@ -46,8 +53,8 @@ class GaussianRing:
     def __post_init__(self):
         if not isinstance(self.n_modes, int) or isinstance(self.n_modes, bool) or self.n_modes < 2:
             raise ValueError(f"n_modes must be an int >= 2, got {self.n_modes!r}")
-        if not self.radius > 0 or not self.std > 0:
-            raise ValueError(f"radius and std must be > 0, got {self.radius!r}, {self.std!r}")
+        _check_positive_number("radius", self.radius)
+        _check_positive_number("std", self.std)
 
     def centres(self) -> torch.Tensor:
         """Mode centres ``(n_modes, 2)`` float32, the first on the positive x-axis."""
@@ -58,6 +65,8 @@ class GaussianRing:
         """Return ``(points, modes)``: ``(n, 2)`` float32 and ``(n,)`` int64, reproducible."""
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             raise ValueError(f"n must be a positive int, got {n!r}")
+        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+            raise ValueError(f"seed must be a non-negative int (below 2**63), got {seed!r}")
         g = torch.Generator().manual_seed(seed)
         modes = torch.randint(0, self.n_modes, (n,), generator=g)  # (n,)
         noise = torch.randn(n, 2, generator=g) * self.std  # (n, 2)
@@ -76,10 +85,14 @@ class GaussianRing:
             raise ValueError(f"samples must be a tensor of shape (N, 2), got {shape}")
         if samples.shape[0] == 0:
             raise ValueError("samples must hold at least one point")
-        if not 0 < min_share < 1:
+        if samples.dtype == torch.bool or samples.is_complex():
+            raise TypeError(f"samples must hold real numbers, got dtype {samples.dtype}")
+        if not torch.isfinite(samples).all():
+            raise ValueError("samples contain NaN or infinite values")
+        real_share = isinstance(min_share, numbers.Real) and not isinstance(min_share, bool)
+        if not (real_share and 0 < min_share < 1):
             raise ValueError(f"min_share must lie in (0, 1), got {min_share!r}")
-        if not n_std > 0:
-            raise ValueError(f"n_std must be > 0, got {n_std!r}")
+        _check_positive_number("n_std", n_std)
         dist = torch.cdist(samples.detach().float().cpu(), self.centres())  # (N, n_modes)
         nearest_dist, nearest = dist.min(dim=1)  # (N,), (N,)
         good = nearest_dist <= n_std * self.std
