@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from companion.lm_train import TrainConfig
-from companion.sampling import check_decoding, sample_next
+from companion.sampling import _sample_next, check_decoding, check_generator, check_greedy
+from companion.text import check_count, check_ids
 
 
 @dataclass
@@ -38,8 +39,15 @@ class GPTConfig:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         if self.n_embd % self.n_head:
             raise ValueError(f"n_head={self.n_head} must divide n_embd={self.n_embd}")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)):
+            raise TypeError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        eps = self.layer_norm_eps
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)):
+            raise TypeError(f"layer_norm_eps must be a finite number > 0, got {eps!r}")
+        if not (math.isfinite(eps) and eps > 0):
+            raise ValueError(f"layer_norm_eps must be a finite number > 0, got {eps!r}")
 
 
 def tiny_gpt(vocab_size: int, block_size: int = 64) -> GPTConfig:
@@ -75,9 +83,16 @@ def sinusoidal_encoding(length: int, dim: int, base: float = 10_000.0) -> torch.
     ``w_i = base ** (-2i / dim)``. Returns a ``(length, dim)`` float32 tensor, computed in
     float64. GPT-2 (and :class:`GPT`) learns its positions instead; this is the fixed
     alternative whose dot products depend only on the offset between positions.
+    ``length`` is an int >= 1, ``dim`` an even int >= 2 and ``base`` a finite number > 0.
     """
+    check_count(length, "length")
+    check_count(dim, "dim", minimum=2)
     if length < 1 or dim < 2 or dim % 2:
         raise ValueError(f"length must be >= 1 and dim a positive even int, got {length}, {dim}")
+    if isinstance(base, bool) or not isinstance(base, (int, float)):
+        raise TypeError(f"base must be a finite number > 0, got {base!r}")
+    if not (math.isfinite(base) and base > 0):
+        raise ValueError(f"base must be a finite number > 0, got {base!r}")
     pos = torch.arange(length, dtype=torch.float64)[:, None]  # (L, 1)
     freq = base ** (-torch.arange(0, dim, 2, dtype=torch.float64) / dim)  # (dim/2,)
     pe = torch.empty(length, dim, dtype=torch.float64)
@@ -176,6 +191,29 @@ class GPT(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """``(B, T)`` integer ids in ``[0, vocab_size)`` -> ``(B, T, V)`` logits.
+
+        Raises ``TypeError`` for ids that are not an integer tensor and ``ValueError`` for
+        another shape, ``T > block_size``, an id out of range or ids on another device than
+        the model. The range check is one combined comparison (one device sync).
+        """
+        self._check_idx(idx)
+        check_ids(idx, "idx", vocab_size=self.config.vocab_size)
+        return self._logits(idx)
+
+    def _check_idx(self, idx: torch.Tensor) -> None:
+        """The checks of :meth:`forward` that need no device synchronisation."""
+        check_ids(idx, "idx")
+        if idx.ndim != 2:
+            raise ValueError(f"idx must have shape (B, T), got {tuple(idx.shape)}")
+        if idx.device != self.wte.weight.device:
+            raise ValueError(
+                f"idx is on {idx.device} but the model on {self.wte.weight.device}; "
+                "move one with .to(device)"
+            )
+
+    def _logits(self, idx: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` without the checks (``generate`` checks its prompt once)."""
         B, T = idx.shape
         if T > self.config.block_size:
             raise ValueError(f"sequence length {T} exceeds block_size={self.config.block_size}")
@@ -198,15 +236,24 @@ class GPT(nn.Module):
     ) -> torch.Tensor:
         """Append ``max_new_tokens`` ids to ``idx`` ``(B, T0)``; returns ``(B, T0 + n)``.
 
-        The context is cropped to the last ``block_size`` ids. Decoding options are
-        validated before any work (see :mod:`companion.sampling`).
+        The context is cropped to the last ``block_size`` ids. Every argument is
+        validated before any work (see :mod:`companion.sampling`): ``max_new_tokens`` is an
+        int >= 0 and the prompt's ids lie in ``[0, vocab_size)``; the generated ids need no
+        check, so the loop adds no device synchronisation.
         """
         check_decoding(temperature, top_k, top_p)
-        if idx.ndim != 2 or idx.shape[1] < 1:
-            raise ValueError(f"idx must have shape (B, T0) with T0 >= 1, got {tuple(idx.shape)}")
+        check_greedy(greedy)
+        check_count(max_new_tokens, "max_new_tokens", minimum=0)
+        self._check_idx(idx)
+        if idx.shape[0] < 1 or idx.shape[1] < 1:
+            raise ValueError(
+                f"idx must have shape (B, T0) with B, T0 >= 1, got {tuple(idx.shape)}"
+            )
+        check_ids(idx, "idx", vocab_size=self.config.vocab_size)
+        check_generator(generator, idx.device)
         for _ in range(max_new_tokens):
-            logits = self(idx[:, -self.config.block_size :])[:, -1, :]  # (B, V)
-            nxt = sample_next(logits, temperature, top_k, top_p, greedy, generator)  # (B, 1)
+            logits = self._logits(idx[:, -self.config.block_size :])[:, -1, :]  # (B, V)
+            nxt = _sample_next(logits, temperature, top_k, top_p, greedy, generator)  # (B, 1)
             idx = torch.cat([idx, nxt], dim=1)
         return idx
 
@@ -216,8 +263,17 @@ class GPT(nn.Module):
 
         GPT-2 stores its linear layers as ``Conv1D`` with weights of shape (in, out);
         ``nn.Linear`` stores (out, in), so those weights are transposed. Raises
-        ``ValueError`` for a config this model cannot reproduce.
+        ``ValueError`` for a config this model cannot reproduce and ``TypeError`` for a
+        model that is not a ``GPT2LMHeadModel``.
         """
+        try:
+            from transformers import GPT2LMHeadModel
+        except ImportError:  # without transformers there is no GPT2LMHeadModel to load
+            GPT2LMHeadModel = None
+        if GPT2LMHeadModel is None or not isinstance(hf_model, GPT2LMHeadModel):
+            raise TypeError(
+                f"hf_model must be a transformers.GPT2LMHeadModel, got {type(hf_model).__name__}"
+            )
         hc = hf_model.config
         if hc.activation_function not in ("gelu_new", "gelu_pytorch_tanh"):
             raise ValueError(

@@ -9,6 +9,7 @@ chapter ``autoregressive-likelihood``; dividing by ``ln 2`` gives bits per chara
 from __future__ import annotations
 
 import math
+import numbers
 import time
 from dataclasses import dataclass, field
 
@@ -16,8 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from companion.device import as_device
 from companion.progress import tqdm
-from companion.text import random_batch
+from companion.text import check_count, check_ids, random_batch
+
+# math.exp overflows a float above this mean negative log-likelihood (about 709.78 nats).
+_MAX_EXP_ARG = math.log(1.7976931348623157e308)
 
 
 @dataclass
@@ -39,10 +44,19 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_count(self.warmup_steps, "warmup_steps", minimum=0)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
+        for name in ("lr", "min_lr_ratio", "weight_decay", "grad_clip"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name} must be a finite number, got {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
         if not self.lr > 0 or not 0 <= self.min_lr_ratio <= 1:
             raise ValueError("lr must be > 0 and min_lr_ratio in [0, 1]")
-        if self.warmup_steps < 0 or self.grad_clip <= 0 or self.weight_decay < 0:
-            raise ValueError("warmup_steps >= 0, grad_clip > 0 and weight_decay >= 0 required")
+        if self.grad_clip <= 0 or self.weight_decay < 0:
+            raise ValueError("grad_clip > 0 and weight_decay >= 0 required")
 
 
 @dataclass
@@ -62,6 +76,9 @@ class History:
 
 def lr_at(step: int, config: TrainConfig) -> float:
     """Linear warm-up to ``lr``, then cosine decay to ``lr * min_lr_ratio`` at the last step."""
+    check_count(step, "step", minimum=0)
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
     span = max(1, config.steps - config.warmup_steps)
@@ -72,6 +89,10 @@ def lr_at(step: int, config: TrainConfig) -> float:
 
 def bits_from_nats(nats: float) -> float:
     """Nats per character to bits per character: divide by ``ln 2``."""
+    if isinstance(nats, bool) or not isinstance(nats, numbers.Real):
+        raise TypeError(f"nats must be a number, got {nats!r}")
+    if math.isnan(nats):
+        raise ValueError("nats must be a number, got nan")
     return nats / math.log(2)
 
 
@@ -82,15 +103,75 @@ def perplexity(token_nlls: list[list[float]] | list[torch.Tensor]) -> float:
     is over tokens, not over sequences: sequences of different length weigh by length.
     This is not the mean of the per-sequence perplexities (chapter
     ``autoregressive-likelihood`` shows the difference).
+
+    Every value must be a finite number >= 0 (a negative log-likelihood of a probability);
+    ``ValueError`` otherwise. A mean above about 709.78 nats has a perplexity too large for
+    a float: that raises ``ValueError`` too, rather than returning ``inf`` for a finite
+    quantity (report bits per character instead).
     """
-    values = [float(v) for seq in token_nlls for v in seq]
+    if isinstance(token_nlls, (str, bytes, torch.Tensor)) or not hasattr(token_nlls, "__iter__"):
+        raise TypeError(
+            "token_nlls must be a list of sequences (lists of numbers or 1-D tensors), "
+            f"got {type(token_nlls).__name__}"
+        )
+    values = []
+    for seq in token_nlls:
+        if isinstance(seq, torch.Tensor):
+            if seq.ndim != 1 or not seq.is_floating_point():
+                raise TypeError(
+                    "each sequence must be a list of numbers or a 1-D float tensor, got a "
+                    f"tensor of shape {tuple(seq.shape)} and dtype {seq.dtype}"
+                )
+        elif isinstance(seq, (str, bytes)) or not hasattr(seq, "__iter__"):
+            raise TypeError(
+                "each sequence must be a list of numbers or a 1-D float tensor, got "
+                f"{type(seq).__name__}"
+            )
+        elif any(isinstance(v, bool) or not isinstance(v, numbers.Real) for v in seq):
+            raise TypeError(f"token negative log-likelihoods must be numbers, got {seq!r}")
+        values.extend(float(v) for v in seq)
     if not values:
         raise ValueError("token_nlls must contain at least one token")
-    return math.exp(sum(values) / len(values))
+    bad = [v for v in values if not (math.isfinite(v) and v >= 0)]
+    if bad:
+        raise ValueError(
+            f"negative log-likelihoods must be finite numbers >= 0 (nats), got {bad[:5]}"
+        )
+    mean = sum(values) / len(values)
+    if mean > _MAX_EXP_ARG:
+        raise ValueError(
+            f"mean negative log-likelihood {mean:.6g} nats exceeds {_MAX_EXP_ARG:.2f}: its "
+            "perplexity exp(mean) is too large for a float; report bits per character instead"
+        )
+    return math.exp(mean)
 
 
 def next_char_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy in nats of ``(B, T, V)`` logits against ``(B, T)`` targets."""
+    """Mean cross-entropy in nats of ``(B, T, V)`` logits against ``(B, T)`` targets.
+
+    ``logits`` must be a float tensor and ``targets`` an int64 tensor of ids in
+    ``[0, V)`` with the same ``(B, T)``; ``TypeError``/``ValueError`` otherwise.
+    """
+    _check_loss_shapes(logits, targets)
+    check_ids(targets, "targets", vocab_size=logits.shape[-1], dtypes=(torch.int64,))
+    return _next_char_loss(logits, targets)
+
+
+def _check_loss_shapes(logits: torch.Tensor, targets: torch.Tensor) -> None:
+    """The checks of :func:`next_char_loss` that need no device synchronisation."""
+    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
+        raise TypeError("logits must be a (B, T, V) float tensor")
+    if not isinstance(targets, torch.Tensor) or targets.dtype != torch.int64:
+        raise TypeError("targets must be a (B, T) int64 tensor of token ids")
+    if logits.ndim != 3 or targets.shape != logits.shape[:2] or logits.shape[-1] < 1:
+        raise ValueError(
+            f"logits must have shape (B, T, V) and targets (B, T) with the same B and T; "
+            f"got logits {tuple(logits.shape)} and targets {tuple(targets.shape)}"
+        )
+
+
+def _next_char_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """:func:`next_char_loss` without the checks: the per-step loss of :func:`train_lm`."""
     B, T, V = logits.shape
     return F.cross_entropy(logits.reshape(B * T, V), targets.reshape(B * T))
 
@@ -105,9 +186,26 @@ def bits_per_char(
     its inputs shifted by one, so each character after the first is scored exactly once,
     with the characters before it in its window as context (the last window may be
     shorter). The same characters are scored as by ``CharNGram.bits_per_char``.
+    ``context`` and ``batch_size`` are ints >= 1; ``ids`` must lie in ``[0, V)``.
     """
+    _check_model(model)
+    check_ids(ids, dtypes=(torch.int64,))
     if ids.ndim != 1 or len(ids) < 2:
         raise ValueError("ids must be 1-D with at least 2 elements")
+    check_count(context, "context")
+    check_count(batch_size, "batch_size")
+    device = as_device(device)
+    checked = False
+
+    def score(x: torch.Tensor, y: torch.Tensor) -> float:
+        nonlocal checked
+        logits = model(x).float()  # (b, T, V)
+        if not checked:  # once: the model's vocabulary is known from its first output
+            _check_loss_shapes(logits, y)
+            check_ids(ids, "ids", vocab_size=logits.shape[-1])
+            checked = True
+        return F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
+
     was_training = model.training
     model.eval()
     n_targets = len(ids) - 1
@@ -119,16 +217,19 @@ def bits_per_char(
     for i in range(0, n_full, batch_size):
         x = x_all[i : i + batch_size].to(device)
         y = y_all[i : i + batch_size].to(device)
-        logits = model(x).float()  # (b, T, V)
-        total_nats += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
+        total_nats += score(x, y)
     rest = n_targets - n_full * context
     if rest:
         x = ids[n_full * context : n_full * context + rest][None].to(device)  # (1, rest)
         y = ids[n_full * context + 1 :][None].to(device)  # (1, rest)
-        logits = model(x).float()
-        total_nats += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
+        total_nats += score(x, y)
     model.train(was_training)
     return total_nats / n_targets / math.log(2)
+
+
+def _check_model(model: nn.Module) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
@@ -153,7 +254,22 @@ def train_lm(
 
     Validation bits per character on the first ``eval_chars`` of ``val_ids`` is measured
     every ``eval_every`` steps and after the last step. The model is left in eval mode.
+    ``device`` is checked by :func:`companion.device.as_device`; the ids must be 1-D
+    int64 tensors, ``train_ids`` longer than ``block_size`` and ``val_ids`` at least 2 long.
     """
+    _check_model(model)
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    for name, ids, least in (
+        ("train_ids", train_ids, config.block_size + 1),
+        ("val_ids", val_ids, 2),
+    ):
+        check_ids(ids, name, dtypes=(torch.int64,))
+        if ids.ndim != 1 or len(ids) < least:
+            raise ValueError(f"{name} must be 1-D with at least {least} elements")
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True or False, got {progress!r}")
+    device = as_device(device)
     generator = torch.Generator().manual_seed(config.seed)
     model.to(device).train()
     optimizer = make_optimizer(model, config)
@@ -167,7 +283,12 @@ def train_lm(
             group["lr"] = lr_at(step, config)
         x, y = random_batch(train_ids, config.batch_size, config.block_size, generator)
         x, y = x.to(device), y.to(device)
-        loss = next_char_loss(model(x), y)
+        logits = model(x)
+        if step == 0:  # once: the model's vocabulary is known from its first output
+            _check_loss_shapes(logits, y)
+            check_ids(train_ids, "train_ids", vocab_size=logits.shape[-1])
+            check_ids(val_ids, "val_ids", vocab_size=logits.shape[-1])
+        loss = _next_char_loss(logits, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from companion.lm_train import TrainConfig
-from companion.sampling import check_decoding, sample_next
+from companion.sampling import _sample_next, check_decoding, check_generator, check_greedy
+from companion.text import check_count, check_ids
 
 # Validation windows for scoring: the LSTM has no positional table, so it can read long
 # windows, and fewer characters then sit near the start of a window with little context.
@@ -34,6 +35,8 @@ class LSTMConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)):
+            raise TypeError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
 
@@ -75,7 +78,46 @@ class CharLSTM(nn.Module):
     def forward_with_state(
         self, idx: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """Logits ``(B, T, V)`` and the final ``(h, c)``, each ``(layers, B, H)``."""
+        """Logits ``(B, T, V)`` and the final ``(h, c)``, each ``(layers, B, H)``.
+
+        ``idx`` is a ``(B, T)`` integer tensor of ids in ``[0, vocab_size)`` on the model's
+        device (one device sync for the range check); ``state`` is ``None`` or an ``(h, c)``
+        pair as returned by a previous call. ``TypeError``/``ValueError`` otherwise.
+        """
+        self._check_idx(idx)
+        check_ids(idx, "idx", vocab_size=self.config.vocab_size)
+        self._check_state(state, idx.shape[0])
+        return self._run(idx, state)
+
+    def _check_idx(self, idx: torch.Tensor) -> None:
+        """The checks on ``idx`` that need no device synchronisation."""
+        check_ids(idx, "idx")
+        if idx.ndim != 2 or idx.shape[1] < 1:
+            raise ValueError(f"idx must have shape (B, T) with T >= 1, got {tuple(idx.shape)}")
+        if idx.device != self.head.weight.device:
+            raise ValueError(
+                f"idx is on {idx.device} but the model on {self.head.weight.device}; "
+                "move one with .to(device)"
+            )
+
+    def _check_state(self, state, batch: int) -> None:
+        if state is None:
+            return
+        shape = (self.config.num_layers, batch, self.config.hidden_dim)
+        if (
+            not isinstance(state, (tuple, list))
+            or len(state) != 2
+            or not all(isinstance(s, torch.Tensor) and s.shape == shape for s in state)
+        ):
+            raise ValueError(
+                f"state must be None or a pair (h, c) of tensors of shape {shape} "
+                "(layers, B, H), as returned by forward_with_state"
+            )
+
+    def _run(
+        self, idx: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """:meth:`forward_with_state` without the checks (``generate`` checks once)."""
         out, state = self.lstm(self.drop(self.embed(idx)), state)  # (B, T, E) -> (B, T, H)
         return self.head(self.drop(out)), state  # (B, T, V)
 
@@ -93,14 +135,25 @@ class CharLSTM(nn.Module):
         greedy: bool = False,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Append ``max_new_tokens`` ids to ``idx`` ``(B, T0)``; returns ``(B, T0 + n)``."""
+        """Append ``max_new_tokens`` ids to ``idx`` ``(B, T0)``; returns ``(B, T0 + n)``.
+
+        Every argument is validated before any work: ``max_new_tokens`` is an int >= 0, the
+        prompt's ids lie in ``[0, vocab_size)`` and the decoding settings are checked as in
+        :mod:`companion.sampling`. The generated ids need no check, so the loop adds no
+        device synchronisation.
+        """
         check_decoding(temperature, top_k, top_p)
-        if idx.ndim != 2 or idx.shape[1] < 1:
-            raise ValueError(f"idx must have shape (B, T0) with T0 >= 1, got {tuple(idx.shape)}")
-        logits, state = self.forward_with_state(idx)  # read the prompt once
+        check_greedy(greedy)
+        check_count(max_new_tokens, "max_new_tokens", minimum=0)
+        self._check_idx(idx)
+        if idx.shape[0] < 1:
+            raise ValueError(f"idx must have shape (B, T0) with B >= 1, got {tuple(idx.shape)}")
+        check_ids(idx, "idx", vocab_size=self.config.vocab_size)
+        check_generator(generator, idx.device)
+        logits, state = self._run(idx)  # read the prompt once
         out = [idx]
         for _ in range(max_new_tokens):
-            nxt = sample_next(logits[:, -1, :], temperature, top_k, top_p, greedy, generator)
+            nxt = _sample_next(logits[:, -1, :], temperature, top_k, top_p, greedy, generator)
             out.append(nxt)  # (B, 1)
-            logits, state = self.forward_with_state(nxt, state)  # one step, state carried
+            logits, state = self._run(nxt, state)  # one step, state carried
         return torch.cat(out, dim=1)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import torch
 
+from companion.text import check_count
+
 
 @dataclass
 class _Level:
@@ -35,21 +37,40 @@ class CharNGram:
     """Interpolated Kneser-Ney character n-gram model.
 
     ``order`` is n (the model conditions on ``order - 1`` previous characters);
-    ``vocab`` is the character set the distribution is over; ``discount`` is ``D``.
+    ``vocab`` is the character set the distribution is over (a str, or a tuple or list of
+    single characters, at least one); ``discount`` is ``D``.
     """
 
     def __init__(self, order: int, vocab: str | tuple[str, ...], discount: float = 0.75):
         if not isinstance(order, int) or isinstance(order, bool) or order < 1:
             raise ValueError(f"order must be an int >= 1, got {order!r}")
+        if isinstance(discount, bool) or not isinstance(discount, (int, float)):
+            raise TypeError(f"discount must be a number in (0, 1], got {discount!r}")
         if not 0.0 < discount <= 1.0:
             raise ValueError(f"discount must be in (0, 1], got {discount!r}")
+        if not isinstance(vocab, (str, tuple, list)) or not all(
+            isinstance(c, str) and len(c) == 1 for c in vocab
+        ):
+            raise TypeError(
+                f"vocab must be a str or a tuple or list of single characters, got {vocab!r}"
+            )
+        if not vocab:
+            raise ValueError("vocab must have at least one character")
         self.order = order
         self.vocab = tuple(sorted(set(vocab)))
+        self._vocab_set = frozenset(self.vocab)
         self.discount = discount
         self.levels: list[_Level] = []
 
     def fit(self, text: str) -> CharNGram:
-        """Count n-grams of every order 1..n in ``text``; returns ``self``."""
+        """Count n-grams of every order 1..n in ``text``; returns ``self``.
+
+        ``text`` is a non-empty str of vocabulary characters.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        if not text:
+            raise ValueError("text must be a non-empty str: there is nothing to count")
         bad = set(text) - set(self.vocab)
         if bad:
             raise ValueError(f"text has characters outside the vocabulary: {sorted(bad)[:10]}")
@@ -73,9 +94,32 @@ class CharNGram:
         return self
 
     def prob(self, context: str, char: str) -> float:
-        """``P(char | context)``; only the last ``order - 1`` characters of context matter."""
+        """``P(char | context)``; only the last ``order - 1`` characters of context matter.
+
+        ``char`` must be a single character of the vocabulary and ``context`` a str of
+        vocabulary characters (``ValueError`` otherwise; ``TypeError`` for a non-str).
+        """
+        self._check_context(context)
+        if not isinstance(char, str):
+            raise TypeError(f"char must be a str of one character, got {type(char).__name__}")
+        if len(char) != 1 or char not in self._vocab_set:
+            raise ValueError(
+                f"char must be a single character of the vocabulary, got {char!r}; "
+                f"the vocabulary has {len(self.vocab)} characters (see .vocab)"
+            )
+        return self._prob(context, char)
+
+    def _check_context(self, context: str) -> None:
         if not self.levels:
             raise RuntimeError("call fit(text) before prob")
+        if not isinstance(context, str):
+            raise TypeError(f"context must be a str, got {type(context).__name__}")
+        bad = set(context) - self._vocab_set
+        if bad:
+            raise ValueError(f"context has characters outside the vocabulary: {sorted(bad)[:10]}")
+
+    def _prob(self, context: str, char: str) -> float:
+        """:meth:`prob` without the checks (for callers that made them)."""
         p = 1.0 / len(self.vocab)  # P_0
         d = self.discount
         tail = context[len(context) - self.order + 1 :] if self.order > 1 else ""
@@ -92,7 +136,11 @@ class CharNGram:
 
     def distribution(self, context: str) -> torch.Tensor:
         """Next-character probabilities over ``self.vocab``: a ``(V,)`` float64 tensor."""
-        return torch.tensor([self.prob(context, c) for c in self.vocab], dtype=torch.float64)
+        self._check_context(context)
+        return self._distribution(context)
+
+    def _distribution(self, context: str) -> torch.Tensor:
+        return torch.tensor([self._prob(context, c) for c in self.vocab], dtype=torch.float64)
 
     def bits_per_char(self, text: str) -> float:
         """Mean ``-log2 P(x_t | x_<t)`` over ``text[1:]``, each with the preceding context.
@@ -100,6 +148,10 @@ class CharNGram:
         The first character is not scored, matching the neural models, whose first input
         has no target before it.
         """
+        if not self.levels:
+            raise RuntimeError("call fit(text) before bits_per_char")
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
         if len(text) < 2:
             raise ValueError("text must have at least 2 characters")
         bad = set(text) - set(self.vocab)
@@ -108,14 +160,22 @@ class CharNGram:
         span = self.order - 1
         total = 0.0
         for t in range(1, len(text)):
-            total -= math.log2(self.prob(text[max(0, t - span) : t], text[t]))
+            total -= math.log2(self._prob(text[max(0, t - span) : t], text[t]))
         return total / (len(text) - 1)
 
     def sample(self, prompt: str, length: int, generator: torch.Generator) -> str:
-        """Continue ``prompt`` by ``length`` characters drawn from the model."""
+        """Continue ``prompt`` by ``length`` characters drawn from the model.
+
+        ``prompt`` is a str of vocabulary characters (it may be empty), ``length`` an
+        int >= 0 and ``generator`` a CPU ``torch.Generator``.
+        """
+        self._check_context(prompt)
+        check_count(length, "length", minimum=0)
+        if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
+            raise TypeError(f"generator must be a CPU torch.Generator, got {generator!r}")
         out = prompt
         for _ in range(length):
-            probs = self.distribution(out)
+            probs = self._distribution(out)
             out += self.vocab[int(torch.multinomial(probs, 1, generator=generator))]
         return out
 
@@ -123,7 +183,13 @@ class CharNGram:
 def best_order(
     train: str, val: str, vocab: str | tuple[str, ...], orders=range(1, 9), discount=0.75
 ) -> tuple[CharNGram, dict[int, float]]:
-    """Fit one model per order and return the best on ``val`` with every order's bits/char."""
+    """Fit one model per order and return the best on ``val`` with every order's bits/char.
+
+    ``orders`` must name at least one order (ints >= 1).
+    """
+    orders = list(orders)
+    if not orders:
+        raise ValueError("orders must name at least one n-gram order (ints >= 1)")
     scores = {}
     best = None
     for order in orders:

@@ -16,6 +16,8 @@ bounds, not pinned.
 
 from __future__ import annotations
 
+import math
+import numbers
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +47,41 @@ CODE_MODULES = (
     "string.py",
     "textwrap.py",
 )
+ID_DTYPES = (torch.int64, torch.int32)  # the integer types an embedding lookup accepts
+
+
+def check_ids(
+    ids: torch.Tensor,
+    name: str = "ids",
+    vocab_size: int | None = None,
+    dtypes: tuple[torch.dtype, ...] = ID_DTYPES,
+) -> None:
+    """Raise unless ``ids`` is an integer tensor of ``dtypes``, with values in ``[0, vocab_size)``.
+
+    ``TypeError`` for anything but such a tensor, ``ValueError`` for an id out of range.
+    The range check (only when ``vocab_size`` is given) is one combined comparison, so one
+    device synchronisation; the shape is the caller's to check.
+    """
+    if not isinstance(ids, torch.Tensor):
+        raise TypeError(f"{name} must be an int64 tensor of token ids, got {type(ids).__name__}")
+    if ids.dtype not in dtypes:
+        accepted = " or ".join(str(d).removeprefix("torch.") for d in dtypes)
+        raise TypeError(
+            f"{name} must be an integer tensor of token ids ({accepted}), got {ids.dtype}"
+        )
+    if vocab_size is not None and ((ids < 0) | (ids >= vocab_size)).any():
+        lo, hi = int(ids.min()), int(ids.max())
+        raise ValueError(
+            f"{name} must be token ids in [0, {vocab_size}), got values from {lo} to {hi}"
+        )
+
+
+def check_count(value: int, name: str, minimum: int = 1) -> None:
+    """Raise unless ``value`` is an int (not a bool) ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
 def load_prose(dedupe: bool = True) -> str:
@@ -80,6 +117,11 @@ def load_code(modules: tuple[str, ...] = CODE_MODULES) -> str:
     Files are joined in the given order, each preceded by a ``# file: name`` line.
     Raises ``FileNotFoundError`` naming the file that this Python does not ship.
     """
+    if not isinstance(modules, (tuple, list)) or not all(isinstance(m, str) for m in modules):
+        raise TypeError(
+            f"modules must be a tuple or list of file names such as ('random.py',), "
+            f"got {modules!r}"
+        )
     if not modules:
         raise ValueError("modules must name at least one standard-library file")
     stdlib = Path(sysconfig.get_paths()["stdlib"])
@@ -117,16 +159,32 @@ def load_text_file(path: str | Path, min_chars: int = 1_000) -> str:
 def split_text(
     text: str, val_fraction: float = VAL_FRACTION, block: int = SPLIT_BLOCK
 ) -> tuple[str, str]:
-    """Fixed train/validation split: every ``round(1 / val_fraction)``-th block is validation.
+    """Fixed train/validation split: every ``k``-th block is validation, ``k = 1 / val_fraction``.
 
     Cutting the text into blocks of ``block`` characters and holding out every tenth (for
     the default fraction) spreads validation over the whole corpus, so it is not one
     topic at the end. The split is deterministic: no randomness, no seed.
+    ``val_fraction`` must be ``1 / k`` for an integer ``k >= 2`` (0.5, 0.25, 0.1, ...): any
+    other fraction cannot be made of every k-th block and raises ``ValueError``.
     Returns ``(train, val)``; the blocks of each part are concatenated in order.
     """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)):
+        raise TypeError(
+            f"val_fraction must be a number 1/k with integer k >= 2, got {val_fraction!r}"
+        )
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
-    if not isinstance(block, int) or block < 1:
+    if not math.isfinite(1.0 / val_fraction) or (
+        abs(1.0 / val_fraction - round(1.0 / val_fraction)) >= 1e-9
+        or round(1.0 / val_fraction) < 2
+    ):
+        raise ValueError(
+            f"val_fraction must be 1/k for an integer k >= 2 (0.5, 0.25, 0.1, ...): every "
+            f"k-th block is validation; got {val_fraction!r}"
+        )
+    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
         raise ValueError(f"block must be a positive int, got {block!r}")
     every = round(1.0 / val_fraction)
     if len(text) < every * block:
@@ -186,8 +244,28 @@ class CharTokenizer:
         return torch.tensor(ids, dtype=torch.long)
 
     def decode(self, ids: torch.Tensor | list[int]) -> str:
-        """Inverse of :meth:`encode` for ids in ``[0, vocab_size)``."""
-        ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
+        """Inverse of :meth:`encode` for ids in ``[0, vocab_size)``.
+
+        ``ids`` is a 1-D integer tensor or a sequence of ints (not bools); anything else
+        raises ``TypeError``, an id out of range ``ValueError``.
+        """
+        if isinstance(ids, torch.Tensor):
+            check_ids(ids)
+            if ids.ndim != 1:
+                raise ValueError(
+                    f"ids must be a 1-D tensor (decode one row at a time), got shape "
+                    f"{tuple(ids.shape)}"
+                )
+            ids = ids.tolist()
+        elif isinstance(ids, (str, bytes)) or not hasattr(ids, "__iter__"):
+            raise TypeError(
+                f"ids must be a 1-D integer tensor or a sequence of ints, got {type(ids).__name__}"
+            )
+        else:
+            ids = list(ids)
+            wrong = [i for i in ids if isinstance(i, bool) or not isinstance(i, numbers.Integral)]
+            if wrong:
+                raise TypeError(f"ids must be ints (not bools or floats), got {wrong[:5]}")
         bad = [i for i in ids if not 0 <= i < len(self.chars)]
         if bad:
             raise ValueError(f"ids must be in [0, {len(self.chars)}); got {bad[:5]}")
@@ -238,7 +316,13 @@ def random_batch(
 
     Targets are the inputs shifted by one: position ``t`` predicts character ``t + 1``.
     Returns two ``(B, T)`` int64 tensors on the CPU; ``generator`` is a CPU generator.
+    ``batch_size`` and ``block_size`` are ints >= 1.
     """
+    check_ids(ids)
+    check_count(batch_size, "batch_size")
+    check_count(block_size, "block_size")
+    if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
+        raise TypeError(f"generator must be a CPU torch.Generator, got {generator!r}")
     if ids.ndim != 1 or len(ids) < block_size + 1:
         raise ValueError(f"ids must be 1-D with more than block_size={block_size} elements")
     starts = torch.randint(0, len(ids) - block_size, (batch_size,), generator=generator)

@@ -118,3 +118,66 @@ def test_loading_rejects_a_different_activation():
     hc.activation_function = "relu"
     with pytest.raises(ValueError, match="gelu_new"):
         GPT.from_transformers(GPT2LMHeadModel(hc))
+
+
+@pytest.mark.parametrize("n, error", [(-3, ValueError), (True, TypeError), (2.0, TypeError)])
+def test_generate_requires_a_non_negative_int_length(n, error):
+    with pytest.raises(error, match="max_new_tokens must be an int >= 0"):
+        small_gpt().generate(torch.zeros(1, 2, dtype=torch.long), n)
+
+
+def test_generate_zero_tokens_returns_the_prompt():
+    prompt = torch.zeros(1, 2, dtype=torch.long)
+    assert torch.equal(small_gpt().generate(prompt, 0), prompt)
+
+
+@pytest.mark.parametrize("value", [37, -1])
+def test_ids_outside_the_vocabulary_raise_naming_the_range(value):
+    model = small_gpt()
+    with pytest.raises(ValueError, match=r"\[0, 37\)"):
+        model(torch.full((2, 5), value))
+    with pytest.raises(ValueError, match=r"\[0, 37\)"):
+        model.generate(torch.full((1, 3), value), 2)
+
+
+def test_float_ids_and_one_dimensional_input_are_rejected():
+    model = small_gpt()
+    with pytest.raises(TypeError, match="integer tensor"):
+        model(torch.zeros(2, 5))
+    with pytest.raises(TypeError, match="integer tensor"):
+        model.generate(torch.zeros(1, 3), 2)
+    with pytest.raises(ValueError, match=r"\(B, T\)"):
+        model(torch.zeros(5, dtype=torch.long))
+
+
+def test_generate_validates_greedy_and_decoding_settings_even_when_greedy():
+    model = small_gpt()
+    prompt = torch.zeros(1, 2, dtype=torch.long)
+    with pytest.raises(ValueError, match="temperature"):
+        model.generate(prompt, 2, temperature=-1.0, greedy=True)
+    with pytest.raises(TypeError, match="greedy"):
+        model.generate(prompt, 2, greedy=1)
+
+
+@pytest.mark.parametrize("eps", [-1.0, 0.0, float("nan"), float("inf")])
+def test_layer_norm_eps_must_be_finite_and_positive(eps):
+    with pytest.raises(ValueError, match="layer_norm_eps must be a finite number > 0"):
+        GPTConfig(layer_norm_eps=eps)
+
+
+def test_sinusoidal_encoding_validates_length_dim_and_base():
+    from companion.gpt import sinusoidal_encoding
+
+    with pytest.raises(TypeError, match="length must be an int"):
+        sinusoidal_encoding(4.5, 8)
+    with pytest.raises(ValueError, match="dim a positive even int"):
+        sinusoidal_encoding(4, 7)
+    for base in (-1.0, 0.0, float("nan")):
+        with pytest.raises(ValueError, match="base must be a finite number > 0"):
+            sinusoidal_encoding(4, 8, base=base)
+    assert torch.isfinite(sinusoidal_encoding(4, 8)).all()
+
+
+def test_loading_rejects_an_object_that_is_not_gpt2():
+    with pytest.raises(TypeError, match="GPT2LMHeadModel"):
+        GPT.from_transformers(object())

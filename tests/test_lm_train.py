@@ -11,11 +11,12 @@ from companion.lm_train import (
     bits_from_nats,
     bits_per_char,
     lr_at,
+    next_char_loss,
     perplexity,
     train_lm,
 )
 from companion.lstm import CharLSTM, LSTMConfig
-from companion.sampling import filter_logits, sample_next
+from companion.sampling import check_decoding, filter_logits, sample_next
 
 
 def test_bits_and_perplexity_agree_with_hand_computed_values():
@@ -98,3 +99,120 @@ def test_low_temperature_approaches_greedy_and_greedy_is_the_argmax():
         for s in range(20)
     ]
     assert draws == [1] * 20
+
+
+@pytest.mark.parametrize("context, error", [(0, ValueError), (-2, ValueError), (2.0, TypeError)])
+def test_bits_per_char_context_must_be_a_positive_int(context, error):
+    ids = torch.randint(0, 16, (101,), generator=torch.Generator().manual_seed(0))
+    with pytest.raises(error, match="context must be an int >= 1"):
+        bits_per_char(_Uniform(16), ids, context, torch.device("cpu"))
+
+
+def test_bits_per_char_rejects_ids_outside_the_model_vocabulary_and_bad_devices():
+    ids = torch.tensor([0, 3, 16, 2])
+    with pytest.raises(ValueError, match=r"\[0, 16\)"):
+        bits_per_char(_Uniform(16), ids, 2, torch.device("cpu"))
+    with pytest.raises(ValueError, match="accepted: 'cpu'"):
+        bits_per_char(_Uniform(16), torch.tensor([0, 1, 2]), 2, "gpu")
+
+
+@pytest.mark.parametrize(
+    "nlls, match",
+    [
+        ([[float("nan")]], "finite numbers >= 0"),
+        ([[-5.0]], "finite numbers >= 0"),
+        ([[float("inf")]], "finite numbers >= 0"),
+        ([[1000.0]], "too large for a float"),
+    ],
+)
+def test_perplexity_rejects_invalid_or_overflowing_nlls(nlls, match):
+    with pytest.raises(ValueError, match=match):
+        perplexity(nlls)
+
+
+def test_perplexity_accepts_tensors_and_rejects_bools_and_non_sequences():
+    assert perplexity([torch.tensor([math.log(2)] * 2)]) == pytest.approx(2.0)
+    assert perplexity([[700.0]]) == pytest.approx(math.exp(700.0))
+    with pytest.raises(TypeError, match="must be numbers"):
+        perplexity([[True]])
+    with pytest.raises(TypeError, match="list of sequences"):
+        perplexity(torch.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError, match="1-D float tensor"):
+        perplexity([torch.ones(2, 2)])
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"warmup_steps": float("nan")}, TypeError, "warmup_steps must be an int >= 0"),
+        ({"warmup_steps": 2.5}, TypeError, "warmup_steps must be an int >= 0"),
+        ({"warmup_steps": -1}, ValueError, "warmup_steps must be an int >= 0"),
+        ({"grad_clip": float("nan")}, ValueError, "grad_clip must be a finite number"),
+        ({"weight_decay": float("nan")}, ValueError, "weight_decay must be a finite number"),
+        ({"lr": float("inf")}, ValueError, "lr must be a finite number"),
+        ({"lr": True}, TypeError, "lr must be a finite number"),
+        ({"seed": -1}, ValueError, "seed"),
+    ],
+)
+def test_train_config_validates_every_field_up_front(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        TrainConfig(**kwargs)
+
+
+def test_train_lm_checks_the_device_and_ids_before_training():
+    model = CharLSTM(LSTMConfig(vocab_size=7, embed_dim=8, hidden_dim=16))
+    ids = torch.tensor([i % 7 for i in range(200)])
+    cfg = TrainConfig(steps=2, batch_size=2, block_size=8, eval_every=1, eval_chars=20)
+    with pytest.raises(ValueError, match="accepted: 'cpu'"):
+        train_lm(model, ids, ids, cfg, "gpu", progress=False)
+    with pytest.raises(TypeError, match="int64"):
+        train_lm(model, ids.float(), ids, cfg, "cpu", progress=False)
+    with pytest.raises(ValueError, match="val_ids must be 1-D with at least 2"):
+        train_lm(model, ids, ids[:1], cfg, "cpu", progress=False)
+
+
+def test_next_char_loss_rejects_mismatched_shapes_and_out_of_range_targets():
+    logits = torch.randn(2, 5, 7)
+    with pytest.raises(ValueError, match=r"same B and T"):
+        next_char_loss(logits, torch.zeros(2, 4, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"\(B, T, V\)"):
+        next_char_loss(logits[0], torch.zeros(5, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"\[0, 7\)"):
+        next_char_loss(logits, torch.full((2, 5), 7))
+    with pytest.raises(TypeError, match="int64"):
+        next_char_loss(logits, torch.zeros(2, 5))
+
+
+def test_filter_logits_and_sample_next_require_two_dimensional_logits():
+    with pytest.raises(ValueError, match=r"\(B, V\)"):
+        filter_logits(torch.randn(10), top_k=3)
+    with pytest.raises(ValueError, match=r"\(B, V\)"):
+        filter_logits(torch.randn(10), top_p=0.5)
+    with pytest.raises(ValueError, match=r"\(B, V\)"):
+        sample_next(torch.randn(10))
+
+
+@pytest.mark.parametrize(
+    "row", [[float("nan"), 0.0], [float("-inf"), float("-inf")], [float("inf"), 0.0]]
+)
+def test_sample_next_rejects_rows_with_nothing_to_draw(row):
+    with pytest.raises(ValueError, match="NaN or \\+inf"):
+        sample_next(torch.tensor([row]))
+    with pytest.raises(ValueError, match="NaN or \\+inf"):
+        sample_next(torch.tensor([row]), greedy=True)
+
+
+def test_sample_next_accepts_minus_inf_entries_and_validates_even_when_greedy():
+    logits = torch.tensor([[float("-inf"), 1.0, 0.0]])
+    assert sample_next(logits, generator=torch.Generator().manual_seed(0)).item() in (1, 2)
+    with pytest.raises(ValueError, match="temperature"):
+        sample_next(logits, temperature=-1, top_k=0, greedy=True)
+    with pytest.raises(ValueError, match="top_k"):
+        sample_next(logits, top_k=0, greedy=True)
+
+
+def test_check_decoding_requires_a_finite_temperature():
+    with pytest.raises(ValueError, match="finite number > 0"):
+        check_decoding(temperature=float("inf"))
+    with pytest.raises(ValueError, match="finite number > 0"):
+        check_decoding(temperature=float("nan"))

@@ -7,6 +7,7 @@ import torch
 
 from companion.lm_train import next_char_loss
 from companion.lstm import CharLSTM, LSTMConfig
+from companion.sampling import sample_next
 
 CONFIG = LSTMConfig(vocab_size=29, embed_dim=8, hidden_dim=32)
 
@@ -60,3 +61,43 @@ def test_dropout_acts_in_training_only():
         assert not torch.equal(model(x), model(x))  # fresh masks on every call
         model.eval()
         assert torch.equal(model(x), model(x))  # generation and scoring are exact
+
+
+@pytest.mark.parametrize("n, error", [(-1, ValueError), (True, TypeError)])
+def test_generate_requires_a_non_negative_int_length(n, error):
+    with pytest.raises(error, match="max_new_tokens must be an int >= 0"):
+        small_lstm().generate(torch.zeros(1, 2, dtype=torch.long), n)
+
+
+@pytest.mark.parametrize("value", [29, -1])
+def test_ids_outside_the_vocabulary_raise_naming_the_range(value):
+    model = small_lstm()
+    with pytest.raises(ValueError, match=r"\[0, 29\)"):
+        model(torch.full((2, 5), value))
+    with pytest.raises(ValueError, match=r"\[0, 29\)"):
+        model.generate(torch.full((1, 3), value), 2)
+
+
+def test_float_ids_and_a_bad_state_are_rejected():
+    model = small_lstm()
+    with pytest.raises(TypeError, match="integer tensor"):
+        model(torch.zeros(2, 5))
+    with pytest.raises(ValueError, match=r"\(B, T\)"):
+        model(torch.zeros(5, dtype=torch.long))
+    with pytest.raises(ValueError, match="state must be None or a pair"):
+        model.forward_with_state(torch.zeros(2, 5, dtype=torch.long), (torch.zeros(1, 1, 1),) * 2)
+
+
+def test_generate_on_a_batch_keeps_the_stream_of_forward_with_state():
+    # the unchecked generation path computes exactly what the checked public one does
+    model = small_lstm()
+    prompt = torch.randint(0, 29, (2, 4), generator=torch.Generator().manual_seed(5))
+    out = model.generate(prompt, 6, top_k=5, generator=torch.Generator().manual_seed(0))
+    logits, state = model.forward_with_state(prompt)
+    gen = torch.Generator().manual_seed(0)
+    ids = [prompt]
+    for _ in range(6):
+        nxt = sample_next(logits[:, -1, :], top_k=5, generator=gen)
+        ids.append(nxt)
+        logits, state = model.forward_with_state(nxt, state)
+    assert torch.equal(out, torch.cat(ids, dim=1))

@@ -51,3 +51,41 @@ def test_sampling_only_produces_vocabulary_characters():
     model = CharNGram(3, sorted(set(TEXT))).fit(TEXT)
     out = model.sample("the ", 30, torch.Generator().manual_seed(0))
     assert len(out) == 34 and set(out) <= set(TEXT)
+
+
+def test_empty_vocabulary_or_training_text_is_rejected():
+    with pytest.raises(ValueError, match="at least one character"):
+        CharNGram(2, "")
+    with pytest.raises(ValueError, match="non-empty"):
+        CharNGram(2, "ab").fit("")
+    with pytest.raises(TypeError, match="single characters"):
+        CharNGram(2, ["ab"])
+
+
+def test_prob_requires_one_vocabulary_character():
+    model = CharNGram(2, "ab").fit("abab")
+    with pytest.raises(ValueError, match="single character of the vocabulary"):
+        model.prob("ab", "Z")
+    with pytest.raises(ValueError, match="single character of the vocabulary"):
+        model.prob("ab", "ab")
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        model.prob("aZ", "a")
+    with pytest.raises(TypeError, match="context must be a str"):
+        model.distribution(None)
+
+
+@pytest.mark.parametrize("length, error", [(-2, ValueError), (True, TypeError), (2.0, TypeError)])
+def test_sample_length_must_be_a_non_negative_int(length, error):
+    model = CharNGram(2, "ab").fit("abab")
+    with pytest.raises(error, match="length must be an int >= 0"):
+        model.sample("ab", length, torch.Generator())
+
+
+def test_sample_of_length_zero_returns_the_prompt():
+    model = CharNGram(2, "ab").fit("abab")
+    assert model.sample("ab", 0, torch.Generator()) == "ab"
+
+
+def test_best_order_needs_at_least_one_order():
+    with pytest.raises(ValueError, match="at least one"):
+        best_order(TEXT, TEXT[:50], sorted(set(TEXT)), orders=[])

@@ -94,3 +94,55 @@ def test_random_batch_targets_are_inputs_shifted_by_one():
     x, y = random_batch(ids, 4, 10, torch.Generator().manual_seed(0))
     assert x.shape == y.shape == (4, 10)
     assert torch.equal(y, x + 1)
+
+
+@pytest.mark.parametrize("fraction", [0.7, 0.55, 0.3, 0.15])
+def test_split_rejects_a_fraction_that_is_not_one_over_an_integer(fraction):
+    with pytest.raises(ValueError, match=r"1/k for an integer k >= 2"):
+        split_text("x" * 100, fraction, 10)
+
+
+def test_split_accepts_one_over_k_and_rejects_bool_block():
+    train, val = split_text("x" * 100, 0.5, 10)
+    assert len(train) == len(val) == 50
+    train, val = split_text("x" * 90, 1 / 3, 10)
+    assert len(val) == 30
+    with pytest.raises(ValueError, match="block"):
+        split_text("x" * 100_000, block=True)
+    with pytest.raises(TypeError, match="text must be a str"):
+        split_text(list("x" * 100_000))
+
+
+def test_load_code_rejects_a_single_name_given_as_a_string():
+    with pytest.raises(TypeError, match="tuple or list of file names"):
+        load_code("random.py")
+
+
+def test_decode_rejects_bools_floats_and_two_dimensional_tensors():
+    tok = CharTokenizer.from_text("abc")
+    with pytest.raises(TypeError, match="not bools"):
+        tok.decode([True])
+    with pytest.raises(TypeError, match="not bools or floats"):
+        tok.decode([1.0])
+    with pytest.raises(ValueError, match="1-D tensor"):
+        tok.decode(torch.zeros(2, 3, dtype=torch.long))
+    with pytest.raises(TypeError, match="integer tensor"):
+        tok.decode(torch.zeros(3))
+    with pytest.raises(TypeError, match="sequence of ints"):
+        tok.decode("abc")
+
+
+@pytest.mark.parametrize(
+    "batch_size, block_size, error",
+    [(-1, 5, ValueError), (2, -3, ValueError), (2, 0, ValueError), (True, 5, TypeError)],
+)
+def test_random_batch_requires_positive_int_sizes(batch_size, block_size, error):
+    with pytest.raises(error, match=r"must be an int >= 1"):
+        random_batch(torch.arange(100), batch_size, block_size, torch.Generator())
+
+
+def test_random_batch_rejects_float_ids_and_a_missing_generator():
+    with pytest.raises(TypeError, match="integer tensor"):
+        random_batch(torch.arange(100.0), 2, 5, torch.Generator())
+    with pytest.raises(TypeError, match="CPU torch.Generator"):
+        random_batch(torch.arange(100), 2, 5, None)
