@@ -5,7 +5,14 @@ import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
 from companion.diffusion.ddim import ddim_sample, ddim_sigma, ddim_steps, ddim_timesteps
-from companion.diffusion.ddpm import ddpm_steps, p_mean_variance, renoise_step_mean
+from companion.diffusion.ddpm import (
+    check_shape,
+    ddpm_sample,
+    ddpm_steps,
+    p_mean_variance,
+    renoise_step_mean,
+    simple_loss,
+)
 from companion.diffusion.guidance import drop_labels, guided_eps_model
 from companion.diffusion.schedules import NoiseSchedule, make_betas
 
@@ -176,3 +183,87 @@ def test_drop_labels_drops_about_the_requested_share():
     assert (dropped == 10).float().mean().item() == pytest.approx(0.1, abs=0.01)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         drop_labels(y, 1.5, 10)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"num_steps": True}, ValueError, r"num_steps must be an int in \[1, 1000\]"),
+        ({"eta": float("nan")}, ValueError, r"eta must be a number in \[0, 1\]"),
+        ({"eta": True}, ValueError, r"eta must be a number in \[0, 1\]"),
+        ({"shape": (True, 1, 8, 8)}, ValueError, "positive ints"),
+        ({"shape": 4}, TypeError, r"shape must be a tuple \(N, C, H, W\)"),
+        ({"x_T": [0.0]}, TypeError, "x_T must be a floating-point torch.Tensor"),
+        ({"generator": 0}, TypeError, "CPU torch.Generator"),
+    ],
+)
+def test_more_bad_sampler_arguments(schedule, kwargs, error, message):
+    args = {"shape": SHAPE, "num_steps": 10} | kwargs
+    with pytest.raises(error, match=message):
+        ddim_sample(toy_eps, schedule, progress=False, **args)
+
+
+def test_samplers_reject_a_noise_prediction_of_the_wrong_shape(schedule):
+    def flat(x, t):
+        return torch.zeros(1)
+
+    with pytest.raises(ValueError, match=r"shape of xt \(4, 1, 8, 8\), got \(1,\)"):
+        ddpm_sample(flat, schedule, SHAPE, progress=False)
+    with pytest.raises(ValueError, match=r"shape of xt \(4, 1, 8, 8\), got \(1,\)"):
+        ddim_sample(flat, schedule, SHAPE, 5, progress=False)
+    with pytest.raises(TypeError, match="must be callable"):
+        next(ddpm_steps(None, schedule, SHAPE, progress=False))
+
+
+def test_simple_loss_and_the_step_means_reject_a_broadcast_eps(schedule):
+    x, t, eps = torch.zeros(SHAPE), torch.full((4,), 10), torch.zeros(4, 1, 1, 1)
+    with pytest.raises(ValueError, match=r"shape of x_t \(4, 1, 8, 8\), got \(4, 1, 1, 1\)"):
+        simple_loss(lambda x, t: torch.zeros(x.shape[0], 1, 1, 1), schedule, x)
+    with pytest.raises(ValueError, match=r"got \(4, 1, 1, 1\)"):
+        renoise_step_mean(schedule, x, t, eps)
+    with pytest.raises(ValueError, match=r"got \(4, 1, 1, 1\)"):
+        p_mean_variance(schedule, x, t, eps)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((10, True), r"num_steps must be an int in \[1, 10\]"),
+        ((10.5, 3, "linspace"), "num_train_steps .* must be an int >= 1"),
+        ((True, 1), "num_train_steps .* must be an int >= 1"),
+    ],
+)
+def test_ddim_timesteps_need_ints(args, message):
+    with pytest.raises(ValueError, match=message):
+        ddim_timesteps(*args)
+
+
+@pytest.mark.parametrize("spacing", ["linspace", "leading", "trailing"])
+def test_ddim_timesteps_are_int64(spacing):
+    assert ddim_timesteps(1000, 20, spacing).dtype == torch.int64
+
+
+@pytest.mark.parametrize("eta", [float("nan"), 5, -0.5, True, "0"])
+def test_ddim_sigma_checks_eta(eta):
+    with pytest.raises(ValueError, match=r"eta must be a number in \[0, 1\]"):
+        ddim_sigma(torch.tensor(0.5), torch.tensor(0.6), eta)
+
+
+def test_check_shape_rejects_bools():
+    with pytest.raises(ValueError, match="positive ints"):
+        check_shape((True, 1, 8, 8))
+
+
+@pytest.mark.parametrize("scale", [float("nan"), float("inf"), -1.0, True, "2"])
+def test_guidance_scale_must_be_a_finite_number(scale):
+    with pytest.raises(ValueError, match="finite number >= 0"):
+        guided_eps_model(toy_eps, torch.tensor([1]), scale, null_label=10)
+
+
+def test_guidance_and_label_dropout_check_their_labels():
+    with pytest.raises(TypeError, match="int32 or int64"):
+        guided_eps_model(toy_eps, torch.tensor([1.0]), 2.0, null_label=10)
+    with pytest.raises(ValueError, match="null_label must be an int >= 0"):
+        guided_eps_model(toy_eps, torch.tensor([1]), 2.0, null_label=True)
+    with pytest.raises(ValueError, match=r"p_uncond must be a number in \[0, 1\]"):
+        drop_labels(torch.tensor([1]), float("nan"), 10)

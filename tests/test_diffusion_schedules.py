@@ -118,3 +118,56 @@ def test_betas_outside_unit_interval_are_rejected():
         NoiseSchedule(torch.tensor([0.1, 1.0]))
     with pytest.raises(ValueError, match="timesteps must lie"):
         NoiseSchedule.from_name("linear", 10).q_sample(torch.zeros(2, 1), torch.tensor([0, 10]))
+
+
+@pytest.mark.parametrize(
+    ("device", "error", "message"),
+    [("gpu", ValueError, "accepted: 'cpu', 'mps', 'cuda'"), (0, TypeError, "str or torch.device")],
+)
+def test_schedule_device_names_the_accepted_devices(device, error, message):
+    with pytest.raises(error, match=message):
+        NoiseSchedule([0.1], device=device)
+    with pytest.raises(error, match=message):
+        NoiseSchedule.from_name("linear", 10).to(device)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_schedule_on_a_missing_device_says_so():
+    with pytest.raises(RuntimeError, match="not available here"):
+        NoiseSchedule([0.1], device="cuda")
+
+
+@pytest.mark.parametrize("n", [-1, 2.5, True])
+def test_sample_timesteps_needs_a_count(n):
+    with pytest.raises(ValueError, match="must be an int >= 0"):
+        NoiseSchedule.from_name("linear", 10).sample_timesteps(n)
+
+
+def test_sample_timesteps_rejects_a_non_cpu_generator():
+    with pytest.raises(TypeError, match="CPU torch.Generator"):
+        NoiseSchedule.from_name("linear", 10).sample_timesteps(2, generator=0)
+
+
+def test_q_sample_needs_a_batch():
+    s = NoiseSchedule.from_name("linear", 10)
+    with pytest.raises(ValueError, match=r"\(N, \.\.\.\)"):
+        s.q_sample(torch.tensor(1.0), torch.tensor([1]))
+    with pytest.raises(TypeError, match="floating-point"):
+        s.q_sample(torch.zeros(2, 3, dtype=torch.long), torch.tensor([1, 2]))
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 8, 8), (2, 1, 1, 1), (2, 1, 8)])
+def test_predict_x0_never_broadcasts_eps(shape):
+    s = NoiseSchedule.from_name("linear", 10)
+    xt, t = torch.zeros(2, 1, 8, 8), torch.tensor([1, 2])
+    with pytest.raises(ValueError, match=r"shape of xt \(2, 1, 8, 8\), got"):
+        s.predict_x0(xt, t, torch.zeros(shape))
+
+
+def test_make_betas_rejects_non_numbers():
+    with pytest.raises(TypeError, match=r"numbers in \(0, 1\)"):
+        make_betas("linear", 10, "a")
+    with pytest.raises(TypeError, match=r"numbers in \(0, 1\)"):
+        make_betas("linear", 10, True)
+    with pytest.raises(ValueError, match=r"lie in \(0, 1\)"):
+        make_betas("linear", 10, 1e-4, math.nan)

@@ -124,3 +124,128 @@ def test_cache_returns_the_same_ema_weights(tmp_path, monkeypatch):
     assert second.losses == pytest.approx(first.losses) and set(second.snapshots) == {2}
     other, loaded_other = cached_train(build, schedule, images, None, cfg, progress=False)
     assert not loaded_other  # different inputs, different key
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((torch.tensor([0, 3]), 5), "even int >= 2"),
+        ((torch.tensor([0, 3]), 0), "even int >= 2"),
+        ((torch.tensor([0, 3]), True), "even int >= 2"),
+        ((torch.tensor(3), 4), r"1-d tensor \(N,\)"),
+    ],
+)
+def test_timestep_embedding_rejects_bad_arguments(args, message):
+    with pytest.raises(ValueError, match=message):
+        timestep_embedding(*args)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"groups": True}, "groups must be a positive int"),
+        ({"num_classes": True}, "num_classes must be None or a positive int"),
+        ({"image_size": 8.0}, "image_size must be a positive int"),
+        ({"image_channels": True}, "image_channels must be a positive int"),
+        ({"channels": 16}, "channels must be two positive ints"),
+    ],
+)
+def test_unet_config_rejects_bools_floats_and_scalars(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TinyUNet(UNetConfig(**kwargs))
+
+
+@pytest.mark.parametrize("config", ["cfg", "", {}])
+def test_unet_needs_a_unet_config(config):
+    with pytest.raises(TypeError, match="UNetConfig or None"):
+        TinyUNet(config)
+
+
+@pytest.mark.parametrize("y", [[11, 0], [-1, 0]])
+def test_conditional_unet_names_the_label_range(y):
+    model = TinyUNet(UNetConfig(channels=(8, 16), num_classes=10))
+    x, t = torch.zeros(2, 1, 8, 8), torch.tensor([1, 2])
+    with pytest.raises(ValueError, match=r"\[0, 10\] \(10 means no label\)"):
+        model(x, t, torch.tensor(y))
+    model(x, t, torch.tensor([10, 0]))  # the "no label" token is a valid label
+    with pytest.raises(TypeError, match="int32 or int64"):
+        model(x, t, torch.tensor([1.0, 0.0]))
+    with pytest.raises(ValueError, match="n must be an int >= 0"):
+        model.null_labels(-1, x.device)
+
+
+def test_unet_input_must_match_the_weights_dtype():
+    with pytest.raises(TypeError, match="must be torch.float32"):
+        TinyUNet(UNetConfig(channels=(8, 16)))(torch.zeros(1, 1, 8, 8).double(), torch.tensor([1]))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"warmup_steps": float("nan")}, "warmup_steps must be an int >= 0"),
+        ({"warmup_steps": 2.5}, "warmup_steps must be an int >= 0"),
+        ({"grad_clip": float("nan")}, "grad_clip must be a finite number > 0"),
+        ({"lr": float("inf")}, "lr must be a finite number > 0"),
+        ({"lr": "a"}, "lr must be a finite number > 0"),
+        ({"ema_decay": True}, r"ema_decay must be a finite number in \[0, 1\)"),
+        ({"lr_floor": 0.0}, r"lr_floor must be a finite number in \(0, 1\]"),
+        ({"seed": 1.5}, "seed must be a non-negative int"),
+        ({"snapshot_steps": (1.5,)}, r"snapshot_steps must be a tuple of ints in \[1, 1500\]"),
+        ({"snapshot_steps": 100}, r"snapshot_steps must be a tuple of ints"),
+        ({"steps": True}, "steps must be an int >= 1"),
+        ({"batch_size": 2.0}, "batch_size must be an int >= 1"),
+    ],
+)
+def test_training_config_rejects_nonsense(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kwargs)
+
+
+@pytest.mark.parametrize("step", [-5, 101, 1.5, True])
+def test_learning_rate_needs_a_step_of_the_schedule(step):
+    with pytest.raises(ValueError, match=r"step must be an int in \[0, 100\]"):
+        learning_rate(step, TrainConfig(steps=100))
+
+
+def _tiny(num_classes=None):
+    torch.manual_seed(0)
+    return TinyUNet(UNetConfig(channels=(8, 16), num_classes=num_classes))
+
+
+def test_train_diffusion_checks_its_inputs():
+    s, images = NoiseSchedule.from_name("linear", 10), torch.zeros(4, 1, 8, 8)
+    cfg = TrainConfig(steps=2, batch_size=2)
+    with pytest.raises(TypeError, match="TrainConfig or None"):
+        train_diffusion(_tiny(), s, images, config={})
+    with pytest.raises(ValueError, match=r"N >= 1, got \(0, 1, 8, 8\)"):
+        train_diffusion(_tiny(), s, torch.zeros(0, 1, 8, 8), config=cfg)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        train_diffusion(_tiny(), s, torch.full((4, 1, 8, 8), float("nan")), config=cfg)
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 9\]"):
+        train_diffusion(_tiny(10), s, images, torch.full((4,), 42), cfg, progress=False)
+    with pytest.raises(ValueError, match="unconditional"):
+        train_diffusion(_tiny(), s, images, torch.zeros(4, dtype=torch.long), cfg)
+    cfg.lr = float("nan")  # changed after construction: checked again before training
+    with pytest.raises(ValueError, match="lr must be a finite number"):
+        train_diffusion(_tiny(), s, images, config=cfg)
+
+
+def test_training_that_diverges_raises_instead_of_returning_nan(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPANION_CACHE", str(tmp_path))
+    s, images = NoiseSchedule.from_name("linear", 10), torch.rand(4, 1, 8, 8) * 2 - 1
+    cfg = TrainConfig(steps=20, batch_size=2, lr=1e30, grad_clip=1e30, warmup_steps=0)
+    with pytest.raises(FloatingPointError, match="training loss became .* at step"):
+        train_diffusion(_tiny(), s, images, config=cfg, progress=False)
+    with pytest.raises(FloatingPointError):
+        cached_train(_tiny, s, images, config=cfg, progress=False)
+    assert not list(tmp_path.iterdir())  # nothing was cached
+
+
+def test_cached_train_checks_its_arguments():
+    s, images = NoiseSchedule.from_name("linear", 10), torch.zeros(4, 1, 8, 8)
+    with pytest.raises(TypeError, match="TrainConfig or None"):
+        cached_train(_tiny, s, images, config={})
+    with pytest.raises(TypeError, match="build_model must be a callable"):
+        cached_train(_tiny(), s, images)
+    with pytest.raises(TypeError, match="use_cache must be True or False"):
+        cached_train(_tiny, s, images, use_cache="yes")

@@ -25,7 +25,12 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from companion.diffusion.schedules import NoiseSchedule
-from companion.diffusion.train import TrainConfig, TrainResult, train_diffusion
+from companion.diffusion.train import (
+    TrainConfig,
+    TrainResult,
+    check_training_inputs,
+    train_diffusion,
+)
 
 ENV_VAR = "COMPANION_CACHE"
 _PACKAGE = Path(__file__).resolve().parent
@@ -53,6 +58,7 @@ def cache_key(
     config: TrainConfig,
 ) -> str:
     """A hex key for one training run (see the module docstring for what it covers)."""
+    check_training_inputs(model, schedule, images, labels, config)
     model_config = getattr(model, "config", None)
     described = {
         "model": type(model).__module__ + "." + type(model).__qualname__,
@@ -91,7 +97,14 @@ def cached_train(
     result has the EMA weights, snapshots, losses and the seconds of the original run; its
     ``model`` is the EMA model too, since raw weights are not stored.
     """
-    config = config or TrainConfig()
+    config = TrainConfig() if config is None else config
+    if isinstance(build_model, nn.Module) or not callable(build_model):
+        raise TypeError(
+            "build_model must be a callable that returns a new model, "
+            f"got {type(build_model).__name__}"
+        )
+    if not isinstance(use_cache, bool):
+        raise TypeError(f"use_cache must be True or False, got {use_cache!r}")
     model = build_model()
     key = cache_key(model, schedule, images, labels, config)
     path = cache_dir() / f"diffusion-{key}.safetensors"

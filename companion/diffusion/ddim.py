@@ -17,12 +17,19 @@ from typing import Literal
 
 import torch
 
-from companion.diffusion.ddpm import EpsModel, check_shape
-from companion.diffusion.schedules import NoiseSchedule
+from companion.diffusion.ddpm import EpsModel, _check_sampler_args, check_shape
+from companion.diffusion.schedules import NoiseSchedule, _describe, _is_finite, _is_int
 from companion.progress import tqdm
 
 Spacing = Literal["linspace", "leading", "trailing"]
 SPACINGS = ("linspace", "leading", "trailing")
+
+
+def _check_eta(eta: float) -> None:
+    if not _is_finite(eta) or not 0 <= eta <= 1:
+        raise ValueError(
+            f"eta must be a number in [0, 1] (0: deterministic, 1: DDPM), got {eta!r}"
+        )
 
 
 def ddim_timesteps(num_train_steps: int, num_steps: int, spacing: Spacing = "trailing"):
@@ -36,7 +43,11 @@ def ddim_timesteps(num_train_steps: int, num_steps: int, spacing: Spacing = "tra
         raise ValueError(
             f"unknown spacing {spacing!r}; accepted: {', '.join(map(repr, SPACINGS))}"
         )
-    if not isinstance(num_steps, int) or not 1 <= num_steps <= num_train_steps:
+    if not _is_int(num_train_steps) or num_train_steps < 1:
+        raise ValueError(
+            f"num_train_steps (the training T) must be an int >= 1, got {num_train_steps!r}"
+        )
+    if not _is_int(num_steps) or not 1 <= num_steps <= num_train_steps:
         raise ValueError(
             f"num_steps must be an int in [1, {num_train_steps}] (the training T), "
             f"got {num_steps!r}"
@@ -52,7 +63,11 @@ def ddim_timesteps(num_train_steps: int, num_steps: int, spacing: Spacing = "tra
 
 
 def ddim_sigma(alpha_bar_t: torch.Tensor, alpha_bar_s: torch.Tensor, eta: float) -> torch.Tensor:
-    """The noise scale ``sigma`` of a step from level ``t`` to the earlier level ``s``."""
+    """The noise scale ``sigma`` of a step from level ``t`` to the earlier level ``s``.
+
+    ``eta`` is a number in [0, 1]: 0 is deterministic, 1 gives DDPM's posterior variance.
+    """
+    _check_eta(eta)
     return eta * ((1 - alpha_bar_s) / (1 - alpha_bar_t) * (1 - alpha_bar_t / alpha_bar_s)).sqrt()
 
 
@@ -73,11 +88,11 @@ def ddim_steps(
     ``x_T`` fixes the starting noise (otherwise drawn from ``generator``); with ``eta = 0``
     the whole trajectory is then a deterministic function of ``x_T``.
     """
+    _check_sampler_args(eps_model, schedule, generator)
     shape = check_shape(shape)
-    if isinstance(eta, bool) or not isinstance(eta, int | float) or not 0 <= eta <= 1:
-        raise ValueError(
-            f"eta must be a number in [0, 1] (0: deterministic, 1: DDPM), got {eta!r}"
-        )
+    _check_eta(eta)
+    if x_T is not None and (not isinstance(x_T, torch.Tensor) or not x_T.is_floating_point()):
+        raise TypeError(f"x_T must be a floating-point torch.Tensor or None, got {_describe(x_T)}")
     device = schedule.device
     steps = ddim_timesteps(schedule.num_steps, num_steps, spacing).tolist()
     # 1. Start from pure noise x_T ~ N(0, I).

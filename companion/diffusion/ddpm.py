@@ -12,7 +12,14 @@ from collections.abc import Callable, Iterator
 import torch
 from torch.nn import functional as F
 
-from companion.diffusion.schedules import NoiseSchedule, _gather
+from companion.diffusion.schedules import (
+    NoiseSchedule,
+    _check_batch,
+    _check_eps,
+    _check_generator,
+    _gather,
+    _is_int,
+)
 from companion.progress import tqdm
 
 EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -20,10 +27,24 @@ EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 def check_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     """Raise unless ``shape`` is ``(N, C, H, W)`` of positive ints; return it as a tuple."""
+    if not isinstance(shape, tuple | list):  # torch.Size is a tuple
+        raise TypeError(f"shape must be a tuple (N, C, H, W) of positive ints, got {shape!r}")
     shape = tuple(shape)
-    if len(shape) != 4 or any(not isinstance(s, int) or s < 1 for s in shape):
+    if len(shape) != 4 or any(not _is_int(s) or s < 1 for s in shape):
         raise ValueError(f"shape must be (N, C, H, W) of positive ints, got {shape!r}")
     return shape
+
+
+def _check_schedule(schedule) -> None:
+    if not isinstance(schedule, NoiseSchedule):
+        raise TypeError(f"schedule must be a NoiseSchedule, got {type(schedule).__name__}")
+
+
+def _check_sampler_args(eps_model, schedule, generator) -> None:
+    if not callable(eps_model):
+        raise TypeError(f"eps_model must be callable as eps_model(x_t, t), got {eps_model!r}")
+    _check_schedule(schedule)
+    _check_generator(generator)
 
 
 def simple_loss(
@@ -34,10 +55,13 @@ def simple_loss(
 ) -> torch.Tensor:
     """``L_simple``: mean squared error between the true and predicted noise (Ho et al. eq. 14).
 
-    ``x0`` is a batch ``(N, C, H, W)`` of clean images; returns a scalar tensor.
+    ``x0`` is a batch ``(N, C, H, W)`` of clean images, ``N >= 1``; returns a scalar tensor.
+    The prediction must have exactly the shape of ``x0``; it is never broadcast.
     """
-    if x0.ndim != 4:
-        raise ValueError(f"x0 must have shape (N, C, H, W), got {tuple(x0.shape)}")
+    _check_sampler_args(eps_model, schedule, generator)
+    _check_batch(x0, "x0")
+    if x0.ndim != 4 or x0.shape[0] < 1:
+        raise ValueError(f"x0 must have shape (N, C, H, W) with N >= 1, got {tuple(x0.shape)}")
     # 1. A timestep per image, uniform over {0, ..., T - 1}.
     t = schedule.sample_timesteps(x0.shape[0], generator)
     # 2. The noise the network must recover.
@@ -45,7 +69,9 @@ def simple_loss(
     # 3. Jump straight to x_t with the closed form of q(x_t | x_0).
     xt = schedule.q_sample(x0, t, noise)
     # 4. Regress the network's prediction on the noise.
-    return F.mse_loss(eps_model(xt, t), noise)
+    eps = eps_model(xt, t)
+    _check_eps(eps, xt)
+    return F.mse_loss(eps, noise)
 
 
 def p_mean_variance(
@@ -59,8 +85,9 @@ def p_mean_variance(
 
     The mean is the posterior mean of ``q(x_{t-1} | x_t, x_0)`` with ``x_0`` replaced by
     ``x0_hat`` (optionally clamped to [-1, 1], the data range, when ``clip_x0``); the
-    variance is the posterior variance ``beta_tilde_t``.
+    variance is the posterior variance ``beta_tilde_t``. ``eps`` must have the shape of ``xt``.
     """
+    _check_schedule(schedule)
     x0_hat = schedule.predict_x0(xt, t, eps)
     if clip_x0:
         x0_hat = x0_hat.clamp(-1, 1)
@@ -80,7 +107,9 @@ def ddpm_steps(
 
     ``t`` runs from ``T - 1`` down to 0 (indices); the last ``x_{t-1}`` yielded is the
     sample. Noise is drawn on the CPU from ``generator`` and moved to the schedule's device.
+    The arguments are checked when iteration starts, before any noise is drawn.
     """
+    _check_sampler_args(eps_model, schedule, generator)
     shape = check_shape(shape)
     device = schedule.device
     # 1. Start from pure noise x_T ~ N(0, I).
@@ -123,6 +152,7 @@ def renoise_step_mean(
     noise and then adds fresh noise too. Its mean differs from the posterior mean
     (chapter ``ddpm-digits``): its ``eps`` weight lacks the ``- sigma_t^2`` under the root.
     """
+    _check_schedule(schedule)
     x0_hat = schedule.predict_x0(xt, t, eps)
     a_prev = _gather(schedule.alphas_cumprod_prev, t, xt.ndim)
     return a_prev.sqrt() * x0_hat + (1 - a_prev).sqrt() * eps

@@ -17,7 +17,20 @@ from collections.abc import Callable
 
 import torch
 
+from companion.diffusion.schedules import _check_generator, _describe, _is_finite, _is_int
+
 LabelledModel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _check_labels(labels, null_label) -> None:
+    if not isinstance(labels, torch.Tensor) or labels.dtype not in (torch.int32, torch.int64):
+        raise TypeError(f"labels must be an int32 or int64 tensor, got {_describe(labels)}")
+    if labels.ndim != 1:
+        raise ValueError(f"labels must have shape (N,), got {tuple(labels.shape)}")
+    if not _is_int(null_label) or null_label < 0:
+        raise ValueError(
+            f"null_label must be an int >= 0 (the 'no label' index), got {null_label!r}"
+        )
 
 
 def drop_labels(
@@ -27,8 +40,10 @@ def drop_labels(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Replace each label ``(N,)`` by ``null_label`` with probability ``p_uncond``."""
-    if not 0 <= p_uncond <= 1:
-        raise ValueError(f"p_uncond must lie in [0, 1], got {p_uncond!r}")
+    _check_labels(labels, null_label)
+    if not _is_finite(p_uncond) or not 0 <= p_uncond <= 1:
+        raise ValueError(f"p_uncond must be a number in [0, 1], got {p_uncond!r}")
+    _check_generator(generator)
     drop = torch.rand(labels.shape, generator=generator).to(labels.device) < p_uncond
     return torch.where(drop, torch.full_like(labels, null_label), labels)
 
@@ -39,9 +54,16 @@ def guided_eps_model(
     """An ``eps_model(x_t, t)`` for the samplers that applies guidance for ``labels (N,)``.
 
     The conditional and unconditional predictions share one forward pass of batch ``2N``.
+    ``scale`` is a finite number >= 0 (0: unconditional, 1: conditional, > 1: guided).
     """
-    if isinstance(scale, bool) or not isinstance(scale, int | float) or scale < 0:
-        raise ValueError(f"guidance scale must be a number >= 0, got {scale!r}")
+    if not callable(model):
+        raise TypeError(f"model must be callable as model(x_t, t, y), got {model!r}")
+    _check_labels(labels, null_label)
+    if not _is_finite(scale) or scale < 0:
+        raise ValueError(
+            f"guidance scale must be a finite number >= 0 (0: unconditional, 1: conditional), "
+            f"got {scale!r}"
+        )
 
     def eps_model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]

@@ -40,6 +40,8 @@ def digits_model(
     ``conditional=True`` gives a class-conditional model trained with label dropout for
     classifier-free guidance (chapter ``guidance``).
     """
+    if not isinstance(conditional, bool):
+        raise TypeError(f"conditional must be True or False, got {conditional!r}")
     schedule = digits_schedule(device)
     images, labels = load_digits("train")
     unet_config = replace(DIGITS_UNET, num_classes=10 if conditional else None)
@@ -53,7 +55,7 @@ def digits_model(
         schedule,
         images,
         labels if conditional else None,
-        config or DIGITS_TRAIN,
+        DIGITS_TRAIN if config is None else config,
         progress,
         use_cache,
     )

@@ -24,10 +24,55 @@ from typing import Literal
 
 import torch
 
+from companion.device import as_device
+
 ScheduleName = Literal["linear", "scaled_linear", "cosine"]
 SCHEDULES = ("linear", "scaled_linear", "cosine")
 COSINE_S = 0.008  # Nichol and Dhariwal's offset: keeps beta_1 from being vanishingly small
 MAX_BETA = 0.999  # their clip: the last cosine betas would otherwise reach 1
+
+
+def _is_int(value) -> bool:
+    """A Python int that is not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_finite(value) -> bool:
+    """A finite Python int or float that is not a bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_generator(generator) -> None:
+    """Raise unless ``generator`` is ``None`` or a CPU ``torch.Generator``."""
+    if generator is not None and (
+        not isinstance(generator, torch.Generator) or generator.device.type != "cpu"
+    ):
+        raise TypeError(f"generator must be a CPU torch.Generator or None, got {generator!r}")
+
+
+def _check_batch(x, name: str) -> None:
+    """Raise unless ``x`` is a floating tensor ``(N, ...)``."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point torch.Tensor, got {_describe(x)}")
+    if x.ndim < 1:
+        raise ValueError(f"{name} must have shape (N, ...), got a 0-d tensor")
+
+
+def _check_eps(eps, x: torch.Tensor, name: str = "x_t") -> None:
+    """Raise unless the noise (prediction) ``eps`` is a tensor of exactly the shape of ``x``."""
+    if not isinstance(eps, torch.Tensor):
+        raise TypeError(f"eps (the noise prediction) must be a torch.Tensor, got {_describe(eps)}")
+    if eps.shape != x.shape:
+        raise ValueError(
+            f"eps (the noise prediction) must have the shape of {name} {tuple(x.shape)}, "
+            f"got {tuple(eps.shape)}"
+        )
+
+
+def _describe(x) -> str:
+    if isinstance(x, torch.Tensor):
+        return f"a {x.dtype} tensor"
+    return type(x).__name__
 
 
 def make_betas(
@@ -57,6 +102,12 @@ def make_betas(
 
         t = torch.arange(num_steps + 1, dtype=torch.float64)  # 0, 1, ..., T
         return (1 - f(t[1:]) / f(t[:-1])).clamp(max=MAX_BETA)  # the documented clip
+    if not all(
+        isinstance(b, int | float) and not isinstance(b, bool) for b in (beta_start, beta_end)
+    ):
+        raise TypeError(
+            f"beta_start and beta_end must be numbers in (0, 1), got {beta_start!r}, {beta_end!r}"
+        )
     if not (0 < beta_start < 1 and 0 < beta_end < 1):
         raise ValueError(
             f"beta_start and beta_end must lie in (0, 1), got {beta_start!r}, {beta_end!r}"
@@ -80,7 +131,11 @@ class NoiseSchedule:
     """
 
     def __init__(self, betas: torch.Tensor, device: torch.device | str = "cpu"):
-        betas = torch.as_tensor(betas, dtype=torch.float64).cpu()
+        device = as_device(device)
+        try:
+            betas = torch.as_tensor(betas, dtype=torch.float64).cpu()
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(f"betas must be a 1-d sequence of numbers in (0, 1): {err}") from None
         if betas.ndim != 1 or betas.numel() < 1:
             raise ValueError(f"betas must be a non-empty 1-d sequence, got shape {betas.shape}")
         if not ((betas > 0) & (betas < 1)).all():
@@ -89,7 +144,7 @@ class NoiseSchedule:
                 f"{betas.max():.4g}]"
             )
         self.num_steps = betas.numel()
-        self.device = torch.device(device)
+        self.device = device
         alphas = 1 - betas
         abar = torch.cumprod(alphas, dim=0)
         abar_prev = torch.cat([torch.ones(1, dtype=torch.float64), abar[:-1]])  # alpha_bar_0 = 1
@@ -143,6 +198,9 @@ class NoiseSchedule:
 
     def sample_timesteps(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``(n,)`` int64 indices drawn uniformly from ``{0, ..., T - 1}``, on ``device``."""
+        if not _is_int(n) or n < 0:
+            raise ValueError(f"n (the number of timesteps) must be an int >= 0, got {n!r}")
+        _check_generator(generator)
         return torch.randint(0, self.num_steps, (n,), generator=generator).to(self.device)
 
     def q_sample(
@@ -152,8 +210,11 @@ class NoiseSchedule:
 
         ``x0`` and ``noise`` are ``(N, ...)``; ``t`` is ``(N,)`` int indices. Same shape out.
         """
+        _check_batch(x0, "x0")
         self.check_timesteps(t, x0.shape[0])
         noise = torch.randn_like(x0) if noise is None else noise
+        if not isinstance(noise, torch.Tensor):
+            raise TypeError(f"noise must be a torch.Tensor or None, got {_describe(noise)}")
         if noise.shape != x0.shape:
             raise ValueError(f"noise shape {tuple(noise.shape)} != x0 shape {tuple(x0.shape)}")
         a = _gather(self.sqrt_alphas_cumprod, t, x0.ndim)
@@ -168,6 +229,8 @@ class NoiseSchedule:
         ``mean = coef1_t x_0 + coef2_t x_t`` has the shape of ``x0``; the variance and
         log-variance come back as ``(N, 1, ..., 1)`` to broadcast.
         """
+        _check_batch(x0, "x0")
+        _check_batch(xt, "xt")
         if x0.shape != xt.shape:
             raise ValueError(f"x0 shape {tuple(x0.shape)} != xt shape {tuple(xt.shape)}")
         self.check_timesteps(t, x0.shape[0])
@@ -180,7 +243,12 @@ class NoiseSchedule:
         return mean, var, log_var
 
     def predict_x0(self, xt: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        """Invert ``q_sample``: ``x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)``."""
+        """Invert ``q_sample``: ``x_0 = (x_t - sqrt(1 - alpha_bar_t) eps) / sqrt(alpha_bar_t)``.
+
+        ``eps`` must have exactly the shape of ``xt``; it is never broadcast.
+        """
+        _check_batch(xt, "xt")
+        _check_eps(eps, xt, "xt")
         self.check_timesteps(t, xt.shape[0])
         a = _gather(self.sqrt_alphas_cumprod, t, xt.ndim)
         b = _gather(self.sqrt_one_minus_alphas_cumprod, t, xt.ndim)

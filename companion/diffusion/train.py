@@ -17,7 +17,7 @@ from torch import nn
 
 from companion.diffusion.ddpm import simple_loss
 from companion.diffusion.guidance import drop_labels
-from companion.diffusion.schedules import NoiseSchedule
+from companion.diffusion.schedules import NoiseSchedule, _describe, _is_finite, _is_int
 from companion.progress import tqdm
 
 
@@ -35,15 +35,33 @@ class TrainConfig:
     snapshot_steps: tuple[int, ...] = field(default_factory=tuple)  # keep EMA weights here
 
     def __post_init__(self):
-        for name in ("steps", "batch_size"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {getattr(self, name)!r}")
-        if self.lr <= 0 or not 0 <= self.ema_decay < 1 or not 0 <= self.p_uncond <= 1:
-            raise ValueError("need lr > 0, ema_decay in [0, 1) and p_uncond in [0, 1]")
-        if not 0 < self.lr_floor <= 1 or self.warmup_steps < 0 or self.grad_clip <= 0:
-            raise ValueError("need lr_floor in (0, 1], warmup_steps >= 0 and grad_clip > 0")
-        if any(not 1 <= s <= self.steps for s in self.snapshot_steps):
-            raise ValueError(f"snapshot_steps must lie in [1, {self.steps}]")
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the accepted values for the first bad field."""
+        for name, low in (("steps", 1), ("batch_size", 1), ("warmup_steps", 0)):
+            value = getattr(self, name)
+            if not _is_int(value) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        if not _is_int(self.seed) or not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be a non-negative int below 2**63, got {self.seed!r}")
+        for name, ok, accepted in (
+            ("lr", lambda v: v > 0, "> 0"),
+            ("grad_clip", lambda v: v > 0, "> 0"),
+            ("lr_floor", lambda v: 0 < v <= 1, "in (0, 1]"),
+            ("ema_decay", lambda v: 0 <= v < 1, "in [0, 1)"),
+            ("p_uncond", lambda v: 0 <= v <= 1, "in [0, 1]"),
+        ):
+            value = getattr(self, name)
+            if not _is_finite(value) or not ok(value):
+                raise ValueError(f"{name} must be a finite number {accepted}, got {value!r}")
+        snaps = self.snapshot_steps
+        if not isinstance(snaps, tuple | list) or any(
+            not _is_int(s) or not 1 <= s <= self.steps for s in snaps
+        ):
+            raise ValueError(
+                f"snapshot_steps must be a tuple of ints in [1, {self.steps}], got {snaps!r}"
+            )
 
 
 @dataclass
@@ -60,12 +78,63 @@ class TrainResult:
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
-    """Linear warm-up to ``lr``, then cosine decay to ``lr_floor * lr`` at the last step."""
+    """Linear warm-up to ``lr``, then cosine decay to ``lr_floor * lr`` at the last step.
+
+    ``step`` counts from 0; the loop uses ``0 .. steps - 1`` and ``step = steps``, where the
+    decay ends, gives the floor.
+    """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    if not _is_int(step) or not 0 <= step <= config.steps:
+        raise ValueError(f"step must be an int in [0, {config.steps}], got {step!r}")
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
     span = max(1, config.steps - config.warmup_steps)
     cos = 0.5 * (1 + math.cos(math.pi * (step - config.warmup_steps) / span))
     return config.lr * (config.lr_floor + (1 - config.lr_floor) * cos)
+
+
+def check_training_inputs(
+    model: nn.Module,
+    schedule: NoiseSchedule,
+    images: torch.Tensor,
+    labels: torch.Tensor | None,
+    config: TrainConfig,
+) -> None:
+    """Raise unless the arguments of :func:`train_diffusion` are usable (``config`` not None).
+
+    ``images`` must be a finite floating tensor ``(N, C, H, W)`` with ``N >= 1``; ``labels``,
+    if given, an integer tensor ``(N,)`` of classes in ``[0, null - 1]``, where ``null`` is
+    the model's "no label" index (``model.null_labels``).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(schedule, NoiseSchedule):
+        raise TypeError(f"schedule must be a NoiseSchedule, got {type(schedule).__name__}")
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig or None, got {type(config).__name__}")
+    config.validate()  # again, in case a field was changed after construction
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point():
+        raise TypeError(f"images must be a floating-point tensor, got {_describe(images)}")
+    if images.ndim != 4 or images.shape[0] < 1:
+        raise ValueError(
+            f"images must have shape (N, C, H, W) with N >= 1, got {tuple(images.shape)}"
+        )
+    if not torch.isfinite(images).all():
+        raise ValueError("images contain NaN or infinite values")
+    if labels is None:
+        return
+    if not isinstance(labels, torch.Tensor) or labels.dtype not in (torch.int32, torch.int64):
+        raise TypeError(f"labels must be an int32 or int64 tensor, got {_describe(labels)}")
+    if labels.shape != (images.shape[0],):
+        raise ValueError(f"labels must have shape ({images.shape[0]},), got {labels.shape}")
+    if not callable(getattr(model, "null_labels", None)):
+        raise TypeError("labels need a class-conditional model with a null_labels(n, device)")
+    null = int(model.null_labels(1, labels.device)[0])
+    if labels.min() < 0 or labels.max() >= null:
+        raise ValueError(
+            f"labels must lie in [0, {null - 1}] (the model's classes; {null} means no label)"
+        )
 
 
 @torch.no_grad()
@@ -88,11 +157,8 @@ def train_diffusion(
     With ``labels (N,)``, the model is called as ``model(x_t, t, y)`` and a share
     ``p_uncond`` of labels is replaced by ``model.null_labels`` (classifier-free guidance).
     """
-    config = config or TrainConfig()
-    if images.ndim != 4:
-        raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
-    if labels is not None and labels.shape != (images.shape[0],):
-        raise ValueError(f"labels must have shape ({images.shape[0]},), got {labels.shape}")
+    config = TrainConfig() if config is None else config
+    check_training_inputs(model, schedule, images, labels, config)
     device = schedule.device
     images = images.to(device)
     generator = torch.Generator().manual_seed(config.seed)
@@ -127,8 +193,17 @@ def train_diffusion(
         # 4. Move the average towards the new weights.
         ema_update(ema, model, config.ema_decay)
         losses.append(loss.item())
+        if not math.isfinite(losses[-1]):
+            raise FloatingPointError(
+                f"training loss became {losses[-1]} at step {step + 1} of {config.steps}; "
+                f"try a lower lr (now {config.lr}) or grad_clip (now {config.grad_clip})"
+            )
         if step + 1 in config.snapshot_steps:
             snapshots[step + 1] = {
                 k: v.detach().cpu().clone() for k, v in ema.state_dict().items()
             }
-    return TrainResult(model, ema, losses, time.perf_counter() - start, snapshots)
+    seconds = time.perf_counter() - start
+    weights = [*model.parameters(), *ema.parameters()]
+    if weights and not torch.stack([torch.isfinite(p).all() for p in weights]).all():
+        raise FloatingPointError("training left NaN or infinite weights after the last step")
+    return TrainResult(model, ema, losses, seconds, snapshots)

@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from companion.diffusion.schedules import _describe, _is_finite, _is_int
+
 
 @dataclass
 class UNetConfig:
@@ -30,12 +32,19 @@ class UNetConfig:
 
 
 def _check_config(config: UNetConfig) -> None:
-    for name in ("image_channels", "time_dim", "groups"):
+    if not isinstance(config, UNetConfig):
+        raise TypeError(f"config must be a UNetConfig or None, got {type(config).__name__}")
+    for name in ("image_channels", "image_size", "time_dim", "groups"):
         value = getattr(config, name)
-        if not isinstance(value, int) or value < 1:
+        if not _is_int(value) or value < 1:
             raise ValueError(f"UNetConfig.{name} must be a positive int, got {value!r}")
-    if len(config.channels) != 2 or any(not isinstance(c, int) or c < 1 for c in config.channels):
-        raise ValueError(f"channels must be two positive ints, got {config.channels!r}")
+    channels = config.channels
+    if (
+        not isinstance(channels, tuple | list)
+        or len(channels) != 2
+        or any(not _is_int(c) or c < 1 for c in channels)
+    ):
+        raise ValueError(f"channels must be two positive ints, got {channels!r}")
     if config.image_size < 4 or config.image_size % 4:
         raise ValueError(f"image_size must be a multiple of 4, got {config.image_size}")
     if any(c % config.groups for c in config.channels):
@@ -43,7 +52,7 @@ def _check_config(config: UNetConfig) -> None:
     if config.time_dim % 2:
         raise ValueError(f"time_dim must be even (sine and cosine halves), got {config.time_dim}")
     if config.num_classes is not None and (
-        not isinstance(config.num_classes, int) or config.num_classes < 1
+        not _is_int(config.num_classes) or config.num_classes < 1
     ):
         raise ValueError(f"num_classes must be None or a positive int, got {config.num_classes!r}")
 
@@ -53,7 +62,14 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) 
 
     Half the entries are ``cos(t * f_k)`` and half ``sin(t * f_k)`` with frequencies
     ``f_k = max_period ** (-k / (dim / 2))``, as in the Transformer's position encoding.
+    ``dim`` must be an even positive int.
     """
+    if not isinstance(t, torch.Tensor) or t.ndim != 1:
+        raise ValueError(f"t must be a 1-d tensor (N,) of timesteps, got {_describe(t)}")
+    if not _is_int(dim) or dim < 2 or dim % 2:
+        raise ValueError(f"dim must be an even int >= 2 (sine and cosine halves), got {dim!r}")
+    if not _is_finite(max_period) or max_period <= 0:
+        raise ValueError(f"max_period must be a finite number > 0, got {max_period!r}")
     half = dim // 2
     freqs = torch.exp(
         -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half
@@ -86,7 +102,7 @@ class TinyUNet(nn.Module):
 
     def __init__(self, config: UNetConfig | None = None):
         super().__init__()
-        config = config or UNetConfig()
+        config = UNetConfig() if config is None else config
         _check_config(config)
         self.config = config
         (c, d), e, g = config.channels, config.time_dim, config.groups
@@ -113,25 +129,46 @@ class TinyUNet(nn.Module):
         """``(n,)`` labels that all mean "no label" (index ``num_classes``)."""
         if self.config.num_classes is None:
             raise ValueError("this model is unconditional (num_classes=None): it has no labels")
+        if not _is_int(n) or n < 0:
+            raise ValueError(f"n must be an int >= 0, got {n!r}")
         return torch.full((n,), self.config.num_classes, dtype=torch.long, device=device)
 
     def forward(
         self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None
     ) -> torch.Tensor:
+        """Predict the noise in ``x (N, C, S, S)`` at timesteps ``t (N,)``.
+
+        ``x`` must have the weights' dtype (float32 unless the model was converted). A
+        conditional model takes labels ``y (N,)`` in ``[0, num_classes]``, where
+        ``num_classes`` means "no label" (also what ``y=None`` gives).
+        """
         cfg = self.config
         shape = (cfg.image_channels, cfg.image_size, cfg.image_size)
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x must be a torch.Tensor, got {_describe(x)}")
         if x.ndim != 4 or tuple(x.shape[1:]) != shape:
             raise ValueError(
                 f"x must have shape (N, {', '.join(map(str, shape))}), got {tuple(x.shape)}"
             )
+        dtype = self.conv_in.weight.dtype
+        if x.dtype != dtype:
+            raise TypeError(f"x must be {dtype} like the model's weights, got {x.dtype}")
         n = x.shape[0]
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"t must be a torch.Tensor, got {_describe(t)}")
         if t.shape != (n,):
             raise ValueError(f"t must have shape ({n},), got {tuple(t.shape)}")
         emb = self.time_mlp(timestep_embedding(t, cfg.time_dim))  # (N, e)
         if self.label_emb is not None:
             y = self.null_labels(n, x.device) if y is None else y
+            if not isinstance(y, torch.Tensor) or y.dtype not in (torch.int32, torch.int64):
+                raise TypeError(f"y must be an int32 or int64 tensor, got {_describe(y)}")
             if y.shape != (n,):
                 raise ValueError(f"y must have shape ({n},), got {tuple(y.shape)}")
+            if n and ((y < 0) | (y > cfg.num_classes)).any():
+                raise ValueError(
+                    f"y must lie in [0, {cfg.num_classes}] ({cfg.num_classes} means no label)"
+                )
             emb = emb + self.label_emb(y)  # (N, e)
         elif y is not None:
             raise ValueError("this model is unconditional (num_classes=None); pass y=None")
