@@ -62,7 +62,7 @@ def prose_recipe(vocab_size: int) -> tuple[GPTConfig, TrainConfig]:
     later passes still generalise; a high peak learning rate suits a 2-block model.
     """
     train = TrainConfig(
-        steps=2000, batch_size=32, block_size=64, lr=6e-3, warmup_steps=30, eval_every=200
+        steps=1800, batch_size=32, block_size=64, lr=6e-3, warmup_steps=30, eval_every=200
     )
     config = replace(tiny_gpt(vocab_size, train.block_size), dropout=0.1)
     return config, train
