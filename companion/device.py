@@ -16,12 +16,13 @@ import numpy as np
 import torch
 
 ENV_VAR = "COMPANION_DEVICE"
-# "mps:0" is how PyTorch names the device of a tensor on Apple's GPU; it means "mps".
-_DEVICE_PATTERN = re.compile(r"^(cpu|mps(:0)?|cuda(:\d+)?)$")
+# "cpu:0" and "mps:0" (how PyTorch may name the device of a tensor) mean "cpu" and "mps".
+_DEVICE_PATTERN = re.compile(r"^(cpu(:0)?|mps(:0)?|cuda(:\d+)?)$")
+_ACCEPTED = "accepted: 'cpu', 'mps', 'cuda' or 'cuda:N' ('cpu:0' and 'mps:0' mean 'cpu' and 'mps')"
 
 
 def _available(name: str) -> bool:
-    if name == "cpu":
+    if name in ("cpu", "cpu:0"):
         return True
     if name in ("mps", "mps:0"):
         return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
@@ -37,13 +38,10 @@ def _check_name(requested) -> str:
         requested = str(requested)
     if not isinstance(requested, str):
         raise TypeError(
-            f"device must be a str or torch.device, got {type(requested).__name__}; "
-            "accepted: 'cpu', 'mps', 'cuda' or 'cuda:N'"
+            f"device must be a str or torch.device, got {type(requested).__name__}; {_ACCEPTED}"
         )
     if not _DEVICE_PATTERN.fullmatch(requested):
-        raise ValueError(
-            f"unknown device {requested!r}; accepted: 'cpu', 'mps', 'cuda' or 'cuda:N'"
-        )
+        raise ValueError(f"unknown device {requested!r}; {_ACCEPTED}")
     return requested
 
 
