@@ -1,5 +1,6 @@
 """DDPM and DDIM samplers and classifier-free guidance, checked against diffusers."""
 
+import numpy as np
 import pytest
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
@@ -243,7 +244,10 @@ def test_ddim_timesteps_are_int64(spacing):
     assert ddim_timesteps(1000, 20, spacing).dtype == torch.int64
 
 
-@pytest.mark.parametrize("eta", [float("nan"), 5, -0.5, True, "0"])
+@pytest.mark.parametrize(
+    "eta",
+    [float("nan"), 5, -0.5, True, "0", np.bool_(False), np.float32("nan"), torch.tensor(2.0)],
+)
 def test_ddim_sigma_checks_eta(eta):
     with pytest.raises(ValueError, match=r"eta must be a number in \[0, 1\]"):
         ddim_sigma(torch.tensor(0.5), torch.tensor(0.6), eta)
@@ -267,3 +271,62 @@ def test_guidance_and_label_dropout_check_their_labels():
         guided_eps_model(toy_eps, torch.tensor([1]), 2.0, null_label=True)
     with pytest.raises(ValueError, match=r"p_uncond must be a number in \[0, 1\]"):
         drop_labels(torch.tensor([1]), float("nan"), 10)
+
+
+def test_ddim_accepts_numpy_scalars_and_0d_tensors(schedule):
+    a_t, a_s = torch.tensor(0.5), torch.tensor(0.6)
+    ref = ddim_sigma(a_t, a_s, 0.5)
+    for eta in (np.float32(0.5), np.float64(0.5), torch.tensor(0.5)):
+        assert torch.equal(ddim_sigma(a_t, a_s, eta), ref)
+    assert torch.equal(
+        ddim_timesteps(num_train_steps=np.int64(1000), num_steps=np.int64(20)),
+        ddim_timesteps(1000, 20),
+    )
+    x_T = torch.randn(SHAPE, generator=torch.Generator().manual_seed(0))
+    runs = [
+        ddim_sample(
+            toy_eps,
+            schedule,
+            SHAPE,
+            num_steps=n,
+            eta=eta,
+            generator=torch.Generator().manual_seed(1),
+            x_T=x_T,
+            progress=False,
+        )
+        for n, eta in ((np.int64(5), np.float32(0.5)), (5, torch.tensor(0.5)), (5, 0.5))
+    ]
+    assert torch.equal(runs[0], runs[2]) and torch.equal(runs[1], runs[2])
+    assert check_shape((np.int64(4), 1, 8, 8)) == SHAPE
+
+
+@pytest.mark.parametrize("null", [np.int64(10), torch.tensor(10), torch.tensor([10])[0]])
+def test_guidance_accepts_numpy_and_0d_tensor_null_labels(null):
+    def model(x, t, y):
+        return x * 0 + y.float()[:, None, None, None]
+
+    x, t, y = torch.zeros(SHAPE), torch.zeros(4, dtype=torch.long), torch.tensor([1, 2, 3, 4])
+    ref = guided_eps_model(model, y, 3.0, null_label=10)(x, t)
+    assert torch.equal(guided_eps_model(model, y, np.float32(3.0), null_label=null)(x, t), ref)
+    dropped = drop_labels(y, np.float32(0.5), null, torch.Generator().manual_seed(0))
+    assert torch.equal(dropped, drop_labels(y, 0.5, 10, torch.Generator().manual_seed(0)))
+
+
+def test_guidance_with_the_models_own_null_label():
+    from companion.diffusion.unet import TinyUNet, UNetConfig
+
+    torch.manual_seed(0)
+    model = TinyUNet(UNetConfig(channels=(8, 16), num_classes=10))
+    x, t, y = torch.zeros(SHAPE), torch.zeros(4, dtype=torch.long), torch.tensor([1, 2, 3, 4])
+    null = model.null_labels(1, x.device)[0]  # a 0-d int64 tensor
+    assert torch.equal(
+        guided_eps_model(model, y, 2.0, null)(x, t), guided_eps_model(model, y, 2.0, 10)(x, t)
+    )
+
+
+@pytest.mark.parametrize(
+    "null", [np.bool_(True), torch.tensor(True), torch.tensor(10.0), torch.tensor([10]), -1]
+)
+def test_null_label_still_rejects_bools_floats_and_vectors(null):
+    with pytest.raises(ValueError, match="null_label must be an int >= 0"):
+        guided_eps_model(toy_eps, torch.tensor([1]), 2.0, null_label=null)

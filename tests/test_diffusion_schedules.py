@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from diffusers import DDPMScheduler
@@ -137,7 +138,7 @@ def test_schedule_on_a_missing_device_says_so():
         NoiseSchedule([0.1], device="cuda")
 
 
-@pytest.mark.parametrize("n", [-1, 2.5, True])
+@pytest.mark.parametrize("n", [-1, 2.5, True, np.bool_(True), np.float64(2.0)])
 def test_sample_timesteps_needs_a_count(n):
     with pytest.raises(ValueError, match="must be an int >= 0"):
         NoiseSchedule.from_name("linear", 10).sample_timesteps(n)
@@ -171,3 +172,19 @@ def test_make_betas_rejects_non_numbers():
         make_betas("linear", 10, True)
     with pytest.raises(ValueError, match=r"lie in \(0, 1\)"):
         make_betas("linear", 10, 1e-4, math.nan)
+    with pytest.raises(TypeError, match=r"numbers in \(0, 1\)"):
+        make_betas("linear", 10, np.bool_(True))
+
+
+@pytest.mark.parametrize("name", ["linear", "scaled_linear", "cosine"])
+def test_make_betas_accepts_numpy_scalars(name):
+    start, end = np.float32(1e-4), np.float32(0.02)
+    assert torch.equal(
+        make_betas(name, np.int64(10), start, end), make_betas(name, 10, float(start), float(end))
+    )
+
+
+def test_sample_timesteps_accepts_a_numpy_count():
+    s = NoiseSchedule.from_name("linear", 10)
+    a = s.sample_timesteps(np.int64(5), torch.Generator().manual_seed(0))
+    assert torch.equal(a, s.sample_timesteps(5, torch.Generator().manual_seed(0)))

@@ -1,10 +1,13 @@
 """The U-Net, the training loop with EMA, and the training cache (companion.diffusion)."""
 
+import dataclasses
+
+import numpy as np
 import pytest
 import torch
 
 from companion.data import load_digits
-from companion.diffusion.cache import cached_train
+from companion.diffusion.cache import cache_key, cached_train
 from companion.diffusion.schedules import NoiseSchedule
 from companion.diffusion.train import TrainConfig, ema_update, learning_rate, train_diffusion
 from companion.diffusion.unet import TinyUNet, UNetConfig, timestep_embedding
@@ -190,8 +193,15 @@ def test_unet_input_must_match_the_weights_dtype():
         ({"ema_decay": True}, r"ema_decay must be a finite number in \[0, 1\)"),
         ({"lr_floor": 0.0}, r"lr_floor must be a finite number in \(0, 1\]"),
         ({"seed": 1.5}, "seed must be a non-negative int"),
-        ({"snapshot_steps": (1.5,)}, r"snapshot_steps must be a tuple of ints in \[1, 1500\]"),
-        ({"snapshot_steps": 100}, r"snapshot_steps must be a tuple of ints"),
+        (
+            {"snapshot_steps": (1.5,)},
+            r"snapshot_steps must be an iterable .* of ints in \[1, 1500\]",
+        ),
+        ({"snapshot_steps": 100}, r"snapshot_steps must be an iterable \(tuple, list, range\)"),
+        ({"snapshot_steps": "12"}, "snapshot_steps must be an iterable"),
+        ({"snapshot_steps": (np.bool_(True),)}, "snapshot_steps must be an iterable"),
+        ({"seed": np.bool_(False)}, "seed must be a non-negative int"),
+        ({"lr": np.float32("nan")}, "lr must be a finite number > 0"),
         ({"steps": True}, "steps must be an int >= 1"),
         ({"batch_size": 2.0}, "batch_size must be an int >= 1"),
     ],
@@ -249,3 +259,65 @@ def test_cached_train_checks_its_arguments():
         cached_train(_tiny(), s, images)
     with pytest.raises(TypeError, match="use_cache must be True or False"):
         cached_train(_tiny, s, images, use_cache="yes")
+
+
+def test_training_config_accepts_numpy_scalars_as_plain_numbers():
+    cfg = TrainConfig(
+        steps=np.int64(10), seed=np.int64(1), lr=np.float32(1e-3), snapshot_steps=(np.int64(2),)
+    )
+    plain = TrainConfig(steps=10, seed=1, lr=float(np.float32(1e-3)), snapshot_steps=(2,))
+    assert cfg == plain
+    assert type(cfg.steps) is int and type(cfg.seed) is int and type(cfg.lr) is float
+    assert type(cfg.snapshot_steps[0]) is int
+    for step in range(11):
+        assert learning_rate(np.int64(step), cfg) == learning_rate(step, plain)
+
+
+@pytest.mark.parametrize("steps", [range(2, 11, 4), [2, 6, 10], (s for s in (2, 6, 10))])
+def test_snapshot_steps_take_any_iterable_of_ints_and_keep_the_cache_key(steps):
+    cfg = TrainConfig(steps=10, snapshot_steps=steps)
+    assert cfg.snapshot_steps == (2, 6, 10)  # stored as a tuple
+    assert dataclasses.asdict(cfg) == dataclasses.asdict(
+        TrainConfig(steps=10, snapshot_steps=(2, 6, 10))
+    )
+    s, images = NoiseSchedule.from_name("linear", 10), torch.zeros(4, 1, 8, 8)
+    tuple_cfg = TrainConfig(steps=10, snapshot_steps=(2, 6, 10))
+    assert cache_key(_tiny(), s, images, None, cfg) == cache_key(
+        _tiny(), s, images, None, tuple_cfg
+    )
+
+
+def test_unet_and_embedding_accept_numpy_ints():
+    model = _tiny(10)
+    assert torch.equal(model.null_labels(np.int64(3), "cpu"), model.null_labels(3, "cpu"))
+    t = torch.tensor([0, 3, 999])
+    assert torch.equal(
+        timestep_embedding(t, np.int64(16), np.float32(1e4)), timestep_embedding(t, 16, 1e4)
+    )
+    config = UNetConfig(channels=(np.int64(8), np.int64(16)), time_dim=np.int64(32))
+    assert TinyUNet(config).config == UNetConfig(channels=(8, 16), time_dim=32)
+    with pytest.raises(ValueError, match="n must be an int >= 0"):
+        model.null_labels(np.bool_(True), "cpu")
+    with pytest.raises(ValueError, match="even int >= 2"):
+        timestep_embedding(t, np.bool_(True))
+    with pytest.raises(ValueError, match="max_period must be a finite number > 0"):
+        timestep_embedding(t, 16, np.float32("inf"))
+
+
+def test_unet_forward_works_under_autocast():
+    model = _tiny(10)
+    torch.nn.init.normal_(model.conv_out.weight)
+    x, t = torch.randn(2, 1, 8, 8), torch.tensor([1, 500])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x.bfloat16(), t)
+        out32 = model(x, t)  # a float32 x too
+    assert out.shape == x.shape and out.dtype == torch.bfloat16
+    ref = model(x, t)  # float32, outside autocast
+    assert (out.float() - ref).abs().max() < 0.05 * ref.abs().max()  # bfloat16 round-off
+    assert out32.dtype == torch.bfloat16
+    with pytest.raises(TypeError, match="must be torch.float32 .* under torch.autocast"):
+        model(x.bfloat16(), t)  # autocast off: the dtype must match the weights
+    for autocast in (False, True):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            with pytest.raises(TypeError, match="floating-point tensor"):
+                model(torch.zeros(2, 1, 8, 8, dtype=torch.long), t)

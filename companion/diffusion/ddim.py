@@ -18,18 +18,39 @@ from typing import Literal
 import torch
 
 from companion.diffusion.ddpm import EpsModel, _check_sampler_args, check_shape
-from companion.diffusion.schedules import NoiseSchedule, _describe, _is_finite, _is_int
+from companion.diffusion.schedules import (
+    NoiseSchedule,
+    _describe,
+    _is_finite,
+    _is_int,
+    _plain,
+)
 from companion.progress import tqdm
 
 Spacing = Literal["linspace", "leading", "trailing"]
 SPACINGS = ("linspace", "leading", "trailing")
 
 
-def _check_eta(eta: float) -> None:
-    if not _is_finite(eta) or not 0 <= eta <= 1:
+def _check_eta(eta):
+    """Raise unless ``eta`` is a number in [0, 1]; return it as it will be used.
+
+    A Python or NumPy number comes back as a plain int or float; a 0-d real tensor comes
+    back unchanged, so the noise scale is computed in its dtype as it always was.
+    """
+    value = eta
+    if (
+        isinstance(eta, torch.Tensor)
+        and eta.ndim == 0
+        and not eta.is_complex()
+        and eta.dtype != torch.bool
+    ):
+        value = eta.item()
+    if not _is_finite(value) or not 0 <= value <= 1:
         raise ValueError(
-            f"eta must be a number in [0, 1] (0: deterministic, 1: DDPM), got {eta!r}"
+            "eta must be a number in [0, 1] (0: deterministic, 1: DDPM; a Python or NumPy "
+            f"number or a 0-d tensor), got {eta!r}"
         )
+    return eta if isinstance(eta, torch.Tensor) else _plain(eta)
 
 
 def ddim_timesteps(num_train_steps: int, num_steps: int, spacing: Spacing = "trailing"):
@@ -52,7 +73,7 @@ def ddim_timesteps(num_train_steps: int, num_steps: int, spacing: Spacing = "tra
             f"num_steps must be an int in [1, {num_train_steps}] (the training T), "
             f"got {num_steps!r}"
         )
-    T, n = num_train_steps, num_steps
+    T, n = int(num_train_steps), int(num_steps)
     if spacing == "linspace":
         steps = torch.linspace(0, T - 1, n, dtype=torch.float64).round().long()
     elif spacing == "leading":
@@ -67,7 +88,7 @@ def ddim_sigma(alpha_bar_t: torch.Tensor, alpha_bar_s: torch.Tensor, eta: float)
 
     ``eta`` is a number in [0, 1]: 0 is deterministic, 1 gives DDPM's posterior variance.
     """
-    _check_eta(eta)
+    eta = _check_eta(eta)
     return eta * ((1 - alpha_bar_s) / (1 - alpha_bar_t) * (1 - alpha_bar_t / alpha_bar_s)).sqrt()
 
 
@@ -90,7 +111,7 @@ def ddim_steps(
     """
     _check_sampler_args(eps_model, schedule, generator)
     shape = check_shape(shape)
-    _check_eta(eta)
+    eta = _check_eta(eta)
     if x_T is not None and (not isinstance(x_T, torch.Tensor) or not x_T.is_floating_point()):
         raise TypeError(f"x_T must be a floating-point torch.Tensor or None, got {_describe(x_T)}")
     device = schedule.device

@@ -32,7 +32,7 @@ def check_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
     shape = tuple(shape)
     if len(shape) != 4 or any(not _is_int(s) or s < 1 for s in shape):
         raise ValueError(f"shape must be (N, C, H, W) of positive ints, got {shape!r}")
-    return shape
+    return tuple(int(s) for s in shape)
 
 
 def _check_schedule(schedule) -> None:

@@ -17,20 +17,42 @@ from collections.abc import Callable
 
 import torch
 
-from companion.diffusion.schedules import _check_generator, _describe, _is_finite, _is_int
+from companion.diffusion.schedules import (
+    _check_generator,
+    _describe,
+    _is_finite,
+    _is_int,
+    _plain,
+)
 
 LabelledModel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def _check_labels(labels, null_label) -> None:
+def _check_labels(labels, null_label) -> int:
+    """Raise unless ``labels`` is an integer tensor ``(N,)`` and ``null_label`` an int >= 0.
+
+    ``null_label`` may be a Python or NumPy int or a 0-d integer tensor (as
+    ``model.null_labels(1, device)[0]`` gives); it comes back as a plain ``int``.
+    """
     if not isinstance(labels, torch.Tensor) or labels.dtype not in (torch.int32, torch.int64):
         raise TypeError(f"labels must be an int32 or int64 tensor, got {_describe(labels)}")
     if labels.ndim != 1:
         raise ValueError(f"labels must have shape (N,), got {tuple(labels.shape)}")
-    if not _is_int(null_label) or null_label < 0:
+    null = null_label
+    if (
+        isinstance(null, torch.Tensor)
+        and null.ndim == 0
+        and not null.is_floating_point()
+        and not null.is_complex()
+        and null.dtype != torch.bool
+    ):
+        null = null.item()
+    if not _is_int(null) or null < 0:
         raise ValueError(
-            f"null_label must be an int >= 0 (the 'no label' index), got {null_label!r}"
+            "null_label must be an int >= 0 (the 'no label' index; a Python or NumPy int or "
+            f"a 0-d integer tensor), got {null_label!r}"
         )
+    return int(null)
 
 
 def drop_labels(
@@ -40,9 +62,10 @@ def drop_labels(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Replace each label ``(N,)`` by ``null_label`` with probability ``p_uncond``."""
-    _check_labels(labels, null_label)
+    null_label = _check_labels(labels, null_label)
     if not _is_finite(p_uncond) or not 0 <= p_uncond <= 1:
         raise ValueError(f"p_uncond must be a number in [0, 1], got {p_uncond!r}")
+    p_uncond = _plain(p_uncond)
     _check_generator(generator)
     drop = torch.rand(labels.shape, generator=generator).to(labels.device) < p_uncond
     return torch.where(drop, torch.full_like(labels, null_label), labels)
@@ -58,12 +81,13 @@ def guided_eps_model(
     """
     if not callable(model):
         raise TypeError(f"model must be callable as model(x_t, t, y), got {model!r}")
-    _check_labels(labels, null_label)
+    null_label = _check_labels(labels, null_label)
     if not _is_finite(scale) or scale < 0:
         raise ValueError(
             f"guidance scale must be a finite number >= 0 (0: unconditional, 1: conditional), "
             f"got {scale!r}"
         )
+    scale = _plain(scale)
 
     def eps_model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]

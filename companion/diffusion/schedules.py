@@ -20,8 +20,10 @@ Every table is computed in float64 and stored as float32.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Literal
 
+import numpy as np
 import torch
 
 from companion.device import as_device
@@ -32,14 +34,32 @@ COSINE_S = 0.008  # Nichol and Dhariwal's offset: keeps beta_1 from being vanish
 MAX_BETA = 0.999  # their clip: the last cosine betas would otherwise reach 1
 
 
+def _is_bool(value) -> bool:
+    """A Python or NumPy bool (``numbers.Integral`` would let ``True`` through as 1)."""
+    return isinstance(value, bool | np.bool_)
+
+
 def _is_int(value) -> bool:
-    """A Python int that is not a bool."""
-    return isinstance(value, int) and not isinstance(value, bool)
+    """An integer, Python's or NumPy's (any ``numbers.Integral``), that is not a bool."""
+    return isinstance(value, numbers.Integral) and not _is_bool(value)
 
 
 def _is_finite(value) -> bool:
-    """A finite Python int or float that is not a bool."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite real number, Python's or NumPy's (any ``numbers.Real``), that is not a bool."""
+    if not isinstance(value, numbers.Real) or _is_bool(value):
+        return False
+    return isinstance(value, numbers.Integral) or math.isfinite(value)
+
+
+def _plain(value):
+    """A number that passed :func:`_is_int` or :func:`_is_finite` as a plain Python number.
+
+    Python ints and floats come back unchanged (so configurations hash as before); other
+    integers (``numpy.int64``) become ``int`` and other reals (``numpy.float32``) ``float``.
+    """
+    if type(value) in (int, float):
+        return value
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
 
 
 def _check_generator(generator) -> None:
@@ -93,8 +113,9 @@ def make_betas(
     """
     if name not in SCHEDULES:
         raise ValueError(f"unknown schedule {name!r}; accepted: {', '.join(map(repr, SCHEDULES))}")
-    if not isinstance(num_steps, int) or isinstance(num_steps, bool) or num_steps < 1:
+    if not _is_int(num_steps) or num_steps < 1:
         raise ValueError(f"num_steps (T) must be an int >= 1, got {num_steps!r}")
+    num_steps = int(num_steps)
     if name == "cosine":
 
         def f(t: torch.Tensor) -> torch.Tensor:
@@ -102,12 +123,11 @@ def make_betas(
 
         t = torch.arange(num_steps + 1, dtype=torch.float64)  # 0, 1, ..., T
         return (1 - f(t[1:]) / f(t[:-1])).clamp(max=MAX_BETA)  # the documented clip
-    if not all(
-        isinstance(b, int | float) and not isinstance(b, bool) for b in (beta_start, beta_end)
-    ):
+    if not all(isinstance(b, numbers.Real) and not _is_bool(b) for b in (beta_start, beta_end)):
         raise TypeError(
             f"beta_start and beta_end must be numbers in (0, 1), got {beta_start!r}, {beta_end!r}"
         )
+    beta_start, beta_end = _plain(beta_start), _plain(beta_end)
     if not (0 < beta_start < 1 and 0 < beta_end < 1):
         raise ValueError(
             f"beta_start and beta_end must lie in (0, 1), got {beta_start!r}, {beta_end!r}"
@@ -201,7 +221,7 @@ class NoiseSchedule:
         if not _is_int(n) or n < 0:
             raise ValueError(f"n (the number of timesteps) must be an int >= 0, got {n!r}")
         _check_generator(generator)
-        return torch.randint(0, self.num_steps, (n,), generator=generator).to(self.device)
+        return torch.randint(0, self.num_steps, (int(n),), generator=generator).to(self.device)
 
     def q_sample(
         self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor | None = None

@@ -17,7 +17,13 @@ from torch import nn
 
 from companion.diffusion.ddpm import simple_loss
 from companion.diffusion.guidance import drop_labels
-from companion.diffusion.schedules import NoiseSchedule, _describe, _is_finite, _is_int
+from companion.diffusion.schedules import (
+    NoiseSchedule,
+    _describe,
+    _is_finite,
+    _is_int,
+    _plain,
+)
 from companion.progress import tqdm
 
 
@@ -38,13 +44,20 @@ class TrainConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the accepted values for the first bad field."""
+        """Raise ``ValueError`` naming the accepted values for the first bad field.
+
+        Valid NumPy scalars become plain ints and floats, and ``snapshot_steps`` (any
+        iterable of ints: a tuple, list or range) a tuple, so later code and the cache key
+        see the same values as for the plain Python ones.
+        """
         for name, low in (("steps", 1), ("batch_size", 1), ("warmup_steps", 0)):
             value = getattr(self, name)
             if not _is_int(value) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+            setattr(self, name, _plain(value))
         if not _is_int(self.seed) or not 0 <= self.seed < 2**63:
             raise ValueError(f"seed must be a non-negative int below 2**63, got {self.seed!r}")
+        self.seed = _plain(self.seed)
         for name, ok, accepted in (
             ("lr", lambda v: v > 0, "> 0"),
             ("grad_clip", lambda v: v > 0, "> 0"),
@@ -55,13 +68,21 @@ class TrainConfig:
             value = getattr(self, name)
             if not _is_finite(value) or not ok(value):
                 raise ValueError(f"{name} must be a finite number {accepted}, got {value!r}")
+            setattr(self, name, _plain(value))
         snaps = self.snapshot_steps
-        if not isinstance(snaps, tuple | list) or any(
-            not _is_int(s) or not 1 <= s <= self.steps for s in snaps
-        ):
-            raise ValueError(
-                f"snapshot_steps must be a tuple of ints in [1, {self.steps}], got {snaps!r}"
-            )
+        message = (
+            f"snapshot_steps must be an iterable (tuple, list, range) of ints in "
+            f"[1, {self.steps}], got {snaps!r}"
+        )
+        if isinstance(snaps, str | bytes | bytearray):
+            raise ValueError(message)
+        try:
+            steps = tuple(snaps)
+        except TypeError:
+            raise ValueError(message) from None
+        if any(not _is_int(s) or not 1 <= s <= self.steps for s in steps):
+            raise ValueError(message)
+        self.snapshot_steps = tuple(_plain(s) for s in steps)
 
 
 @dataclass
@@ -87,6 +108,7 @@ def learning_rate(step: int, config: TrainConfig) -> float:
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     if not _is_int(step) or not 0 <= step <= config.steps:
         raise ValueError(f"step must be an int in [0, {config.steps}], got {step!r}")
+    step = int(step)
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
     span = max(1, config.steps - config.warmup_steps)

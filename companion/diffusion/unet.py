@@ -12,13 +12,13 @@ class-conditional, is embedded and added to the same vector. Label ``num_classes
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from companion.diffusion.schedules import _describe, _is_finite, _is_int
+from companion.diffusion.schedules import _describe, _is_finite, _is_int, _plain
 
 
 @dataclass
@@ -31,7 +31,11 @@ class UNetConfig:
     num_classes: int | None = None  # None: unconditional; 10 for class-conditional digits
 
 
-def _check_config(config: UNetConfig) -> None:
+def _check_config(config: UNetConfig) -> UNetConfig:
+    """Raise unless ``config`` is usable; return it, with NumPy ints made plain ints.
+
+    A config of plain Python ints comes back as the same object.
+    """
     if not isinstance(config, UNetConfig):
         raise TypeError(f"config must be a UNetConfig or None, got {type(config).__name__}")
     for name in ("image_channels", "image_size", "time_dim", "groups"):
@@ -55,6 +59,15 @@ def _check_config(config: UNetConfig) -> None:
         not _is_int(config.num_classes) or config.num_classes < 1
     ):
         raise ValueError(f"num_classes must be None or a positive int, got {config.num_classes!r}")
+    names = ("image_channels", "image_size", "time_dim", "groups", "num_classes")
+    numpy_ints = {
+        name: int(value)
+        for name in names
+        if (value := getattr(config, name)) is not None and type(value) is not int
+    }
+    if any(type(c) is not int for c in channels):
+        numpy_ints["channels"] = type(channels)(int(c) for c in channels)
+    return replace(config, **numpy_ints) if numpy_ints else config
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
@@ -70,6 +83,7 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) 
         raise ValueError(f"dim must be an even int >= 2 (sine and cosine halves), got {dim!r}")
     if not _is_finite(max_period) or max_period <= 0:
         raise ValueError(f"max_period must be a finite number > 0, got {max_period!r}")
+    dim, max_period = int(dim), _plain(max_period)
     half = dim // 2
     freqs = torch.exp(
         -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half
@@ -102,8 +116,7 @@ class TinyUNet(nn.Module):
 
     def __init__(self, config: UNetConfig | None = None):
         super().__init__()
-        config = UNetConfig() if config is None else config
-        _check_config(config)
+        config = _check_config(UNetConfig() if config is None else config)
         self.config = config
         (c, d), e, g = config.channels, config.time_dim, config.groups
         self.time_mlp = nn.Sequential(nn.Linear(e, e), nn.SiLU(), nn.Linear(e, e))
@@ -131,14 +144,16 @@ class TinyUNet(nn.Module):
             raise ValueError("this model is unconditional (num_classes=None): it has no labels")
         if not _is_int(n) or n < 0:
             raise ValueError(f"n must be an int >= 0, got {n!r}")
-        return torch.full((n,), self.config.num_classes, dtype=torch.long, device=device)
+        return torch.full((int(n),), self.config.num_classes, dtype=torch.long, device=device)
 
     def forward(
         self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Predict the noise in ``x (N, C, S, S)`` at timesteps ``t (N,)``.
 
-        ``x`` must have the weights' dtype (float32 unless the model was converted). A
+        ``x`` must be floating-point with the weights' dtype (float32 unless the model was
+        converted), except under ``torch.autocast`` for ``x``'s device type, which casts
+        per operation (e.g. bfloat16 ``x`` into a float32 model). A
         conditional model takes labels ``y (N,)`` in ``[0, num_classes]``, where
         ``num_classes`` means "no label" (also what ``y=None`` gives).
         """
@@ -151,8 +166,16 @@ class TinyUNet(nn.Module):
                 f"x must have shape (N, {', '.join(map(str, shape))}), got {tuple(x.shape)}"
             )
         dtype = self.conv_in.weight.dtype
-        if x.dtype != dtype:
-            raise TypeError(f"x must be {dtype} like the model's weights, got {x.dtype}")
+        if not x.is_floating_point():
+            raise TypeError(
+                f"x must be a floating-point tensor ({dtype} like the model's weights), "
+                f"got {x.dtype}"
+            )
+        if x.dtype != dtype and not torch.is_autocast_enabled(x.device.type):
+            raise TypeError(
+                f"x must be {dtype} like the model's weights (or any floating dtype under "
+                f"torch.autocast for {x.device.type!r}), got {x.dtype}"
+            )
         n = x.shape[0]
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"t must be a torch.Tensor, got {_describe(t)}")
