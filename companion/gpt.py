@@ -19,7 +19,7 @@ from torch import nn
 
 from companion.lm_train import TrainConfig
 from companion.sampling import _sample_next, check_decoding, check_generator, check_greedy
-from companion.text import check_count, check_ids
+from companion.text import check_count, check_ids, is_integer, is_real
 
 
 @dataclass
@@ -35,19 +35,22 @@ class GPTConfig:
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_integer(value) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+            setattr(self, name, int(value))
         if self.n_embd % self.n_head:
             raise ValueError(f"n_head={self.n_head} must divide n_embd={self.n_embd}")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)):
+        if not is_real(self.dropout):
             raise TypeError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+        self.dropout = float(self.dropout)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
         eps = self.layer_norm_eps
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)):
+        if not is_real(eps):
             raise TypeError(f"layer_norm_eps must be a finite number > 0, got {eps!r}")
         if not (math.isfinite(eps) and eps > 0):
             raise ValueError(f"layer_norm_eps must be a finite number > 0, got {eps!r}")
+        self.layer_norm_eps = float(eps)
 
 
 def tiny_gpt(vocab_size: int, block_size: int = 64) -> GPTConfig:
@@ -85,14 +88,15 @@ def sinusoidal_encoding(length: int, dim: int, base: float = 10_000.0) -> torch.
     alternative whose dot products depend only on the offset between positions.
     ``length`` is an int >= 1, ``dim`` an even int >= 2 and ``base`` a finite number > 0.
     """
-    check_count(length, "length")
-    check_count(dim, "dim", minimum=2)
+    length = check_count(length, "length")
+    dim = check_count(dim, "dim", minimum=2)
     if length < 1 or dim < 2 or dim % 2:
         raise ValueError(f"length must be >= 1 and dim a positive even int, got {length}, {dim}")
-    if isinstance(base, bool) or not isinstance(base, (int, float)):
+    if not is_real(base):
         raise TypeError(f"base must be a finite number > 0, got {base!r}")
     if not (math.isfinite(base) and base > 0):
         raise ValueError(f"base must be a finite number > 0, got {base!r}")
+    base = float(base)
     pos = torch.arange(length, dtype=torch.float64)[:, None]  # (L, 1)
     freq = base ** (-torch.arange(0, dim, 2, dtype=torch.float64) / dim)  # (dim/2,)
     pe = torch.empty(length, dim, dtype=torch.float64)
@@ -241,9 +245,9 @@ class GPT(nn.Module):
         int >= 0 and the prompt's ids lie in ``[0, vocab_size)``; the generated ids need no
         check, so the loop adds no device synchronisation.
         """
-        check_decoding(temperature, top_k, top_p)
-        check_greedy(greedy)
-        check_count(max_new_tokens, "max_new_tokens", minimum=0)
+        temperature, top_k, top_p = check_decoding(temperature, top_k, top_p)
+        greedy = check_greedy(greedy)
+        max_new_tokens = check_count(max_new_tokens, "max_new_tokens", minimum=0)
         self._check_idx(idx)
         if idx.shape[0] < 1 or idx.shape[1] < 1:
             raise ValueError(

@@ -9,7 +9,6 @@ chapter ``autoregressive-likelihood``; dividing by ``ln 2`` gives bits per chara
 from __future__ import annotations
 
 import math
-import numbers
 import time
 from dataclasses import dataclass, field
 
@@ -19,7 +18,7 @@ from torch import nn
 
 from companion.device import as_device
 from companion.progress import tqdm
-from companion.text import check_count, check_ids, random_batch
+from companion.text import check_count, check_ids, is_integer, is_real, random_batch
 
 # math.exp overflows a float above this mean negative log-likelihood (about 709.78 nats).
 _MAX_EXP_ARG = math.log(1.7976931348623157e308)
@@ -40,19 +39,23 @@ class TrainConfig:
     seed: int = 0  # batch order and initial weights' random stream
 
     def __post_init__(self) -> None:
+        # Python and NumPy numbers are accepted and stored as plain int and float.
         for name in ("steps", "batch_size", "block_size", "eval_every", "eval_chars"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_integer(value) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        check_count(self.warmup_steps, "warmup_steps", minimum=0)
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            setattr(self, name, int(value))
+        self.warmup_steps = check_count(self.warmup_steps, "warmup_steps", minimum=0)
+        if not is_integer(self.seed) or self.seed < 0:
             raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
+        self.seed = int(self.seed)
         for name in ("lr", "min_lr_ratio", "weight_decay", "grad_clip"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if not is_real(value):
                 raise TypeError(f"{name} must be a finite number, got {value!r}")
             if not math.isfinite(value):
                 raise ValueError(f"{name} must be a finite number, got {value!r}")
+            setattr(self, name, float(value))
         if not self.lr > 0 or not 0 <= self.min_lr_ratio <= 1:
             raise ValueError("lr must be > 0 and min_lr_ratio in [0, 1]")
         if self.grad_clip <= 0 or self.weight_decay < 0:
@@ -76,7 +79,7 @@ class History:
 
 def lr_at(step: int, config: TrainConfig) -> float:
     """Linear warm-up to ``lr``, then cosine decay to ``lr * min_lr_ratio`` at the last step."""
-    check_count(step, "step", minimum=0)
+    step = check_count(step, "step", minimum=0)
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     if step < config.warmup_steps:
@@ -87,10 +90,21 @@ def lr_at(step: int, config: TrainConfig) -> float:
     return floor + 0.5 * (config.lr - floor) * (1 + math.cos(math.pi * progress))
 
 
-def bits_from_nats(nats: float) -> float:
-    """Nats per character to bits per character: divide by ``ln 2``."""
-    if isinstance(nats, bool) or not isinstance(nats, numbers.Real):
-        raise TypeError(f"nats must be a number, got {nats!r}")
+def bits_from_nats(nats: float | torch.Tensor) -> float | torch.Tensor:
+    """Nats per character to bits per character: divide by ``ln 2``.
+
+    ``nats`` is a Python or NumPy number (a ``float`` comes back) or a real tensor (a
+    tensor comes back, divided elementwise). Bools, non-numbers and NaN raise.
+    """
+    if isinstance(nats, torch.Tensor):
+        if nats.dtype == torch.bool or nats.is_complex():
+            raise TypeError(f"nats must be a number or a real tensor, got dtype {nats.dtype}")
+        if torch.isnan(nats).any():
+            raise ValueError("nats must not be NaN")
+        return nats / math.log(2)
+    if not is_real(nats):
+        raise TypeError(f"nats must be a number or a real tensor, got {nats!r}")
+    nats = float(nats)
     if math.isnan(nats):
         raise ValueError("nats must be a number, got nan")
     return nats / math.log(2)
@@ -99,8 +113,9 @@ def bits_from_nats(nats: float) -> float:
 def perplexity(token_nlls: list[list[float]] | list[torch.Tensor]) -> float:
     """``exp`` of the mean negative log-likelihood (nats) over every predicted token.
 
-    ``token_nlls`` holds one list (or tensor) of per-token values per sequence. The mean
-    is over tokens, not over sequences: sequences of different length weigh by length.
+    ``token_nlls`` holds one list (or 1-D tensor) of per-token values per sequence, or is
+    a ``(B, T)`` float tensor with one row per sequence. The mean is over tokens, not
+    over sequences: sequences of different length weigh by length.
     This is not the mean of the per-sequence perplexities (chapter
     ``autoregressive-likelihood`` shows the difference).
 
@@ -109,10 +124,17 @@ def perplexity(token_nlls: list[list[float]] | list[torch.Tensor]) -> float:
     a float: that raises ``ValueError`` too, rather than returning ``inf`` for a finite
     quantity (report bits per character instead).
     """
-    if isinstance(token_nlls, (str, bytes, torch.Tensor)) or not hasattr(token_nlls, "__iter__"):
+    if isinstance(token_nlls, torch.Tensor):
+        if token_nlls.ndim != 2 or not token_nlls.is_floating_point():
+            raise TypeError(
+                "token_nlls must be a list of sequences (lists of numbers or 1-D tensors) or "
+                f"a (B, T) float tensor, got a tensor of shape {tuple(token_nlls.shape)} and "
+                f"dtype {token_nlls.dtype}"
+            )
+    elif isinstance(token_nlls, (str, bytes)) or not hasattr(token_nlls, "__iter__"):
         raise TypeError(
-            "token_nlls must be a list of sequences (lists of numbers or 1-D tensors), "
-            f"got {type(token_nlls).__name__}"
+            "token_nlls must be a list of sequences (lists of numbers or 1-D tensors) or a "
+            f"(B, T) float tensor, got {type(token_nlls).__name__}"
         )
     values = []
     for seq in token_nlls:
@@ -127,8 +149,11 @@ def perplexity(token_nlls: list[list[float]] | list[torch.Tensor]) -> float:
                 "each sequence must be a list of numbers or a 1-D float tensor, got "
                 f"{type(seq).__name__}"
             )
-        elif any(isinstance(v, bool) or not isinstance(v, numbers.Real) for v in seq):
-            raise TypeError(f"token negative log-likelihoods must be numbers, got {seq!r}")
+        elif not all(_is_nll(v) for v in seq):
+            raise TypeError(
+                "token negative log-likelihoods must be numbers (Python or NumPy, or 0-d "
+                f"float tensors; not bools), got {seq!r}"
+            )
         values.extend(float(v) for v in seq)
     if not values:
         raise ValueError("token_nlls must contain at least one token")
@@ -144,6 +169,13 @@ def perplexity(token_nlls: list[list[float]] | list[torch.Tensor]) -> float:
             "perplexity exp(mean) is too large for a float; report bits per character instead"
         )
     return math.exp(mean)
+
+
+def _is_nll(value: object) -> bool:
+    """A Python or NumPy real number, or a 0-d floating-point tensor (not a bool)."""
+    if isinstance(value, torch.Tensor):
+        return value.ndim == 0 and value.is_floating_point()
+    return is_real(value)
 
 
 def next_char_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -186,14 +218,15 @@ def bits_per_char(
     its inputs shifted by one, so each character after the first is scored exactly once,
     with the characters before it in its window as context (the last window may be
     shorter). The same characters are scored as by ``CharNGram.bits_per_char``.
-    ``context`` and ``batch_size`` are ints >= 1; ``ids`` must lie in ``[0, V)``.
+    ``context`` and ``batch_size`` are integers >= 1 (Python or NumPy); ``ids`` must lie
+    in ``[0, V)``.
     """
     _check_model(model)
     check_ids(ids, dtypes=(torch.int64,))
     if ids.ndim != 1 or len(ids) < 2:
         raise ValueError("ids must be 1-D with at least 2 elements")
-    check_count(context, "context")
-    check_count(batch_size, "batch_size")
+    context = check_count(context, "context")
+    batch_size = check_count(batch_size, "batch_size")
     device = as_device(device)
     checked = False
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from companion.lm_train import TrainConfig
 from companion.sampling import _sample_next, check_decoding, check_generator, check_greedy
-from companion.text import check_count, check_ids
+from companion.text import check_count, check_ids, is_integer, is_real
 
 # Validation windows for scoring: the LSTM has no positional table, so it can read long
 # windows, and fewer characters then sit near the start of a window with little context.
@@ -33,10 +33,12 @@ class LSTMConfig:
     def __post_init__(self) -> None:
         for name in ("vocab_size", "embed_dim", "hidden_dim", "num_layers"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_integer(value) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)):
+            setattr(self, name, int(value))
+        if not is_real(self.dropout):
             raise TypeError(f"dropout must be a number in [0, 1), got {self.dropout!r}")
+        self.dropout = float(self.dropout)
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
 
@@ -142,9 +144,9 @@ class CharLSTM(nn.Module):
         :mod:`companion.sampling`. The generated ids need no check, so the loop adds no
         device synchronisation.
         """
-        check_decoding(temperature, top_k, top_p)
-        check_greedy(greedy)
-        check_count(max_new_tokens, "max_new_tokens", minimum=0)
+        temperature, top_k, top_p = check_decoding(temperature, top_k, top_p)
+        greedy = check_greedy(greedy)
+        max_new_tokens = check_count(max_new_tokens, "max_new_tokens", minimum=0)
         self._check_idx(idx)
         if idx.shape[0] < 1:
             raise ValueError(f"idx must have shape (B, T0) with B >= 1, got {tuple(idx.shape)}")

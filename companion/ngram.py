@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
 
-from companion.text import check_count
+from companion.text import check_count, is_integer, is_real
 
 
 @dataclass
@@ -37,27 +38,32 @@ class CharNGram:
     """Interpolated Kneser-Ney character n-gram model.
 
     ``order`` is n (the model conditions on ``order - 1`` previous characters);
-    ``vocab`` is the character set the distribution is over (a str, or a tuple or list of
-    single characters, at least one); ``discount`` is ``D``.
+    ``vocab`` is the character set the distribution is over: any iterable of single
+    characters (a str, tuple, list, set, ``dict.keys()``, ...), at least one; it is sorted,
+    so its order does not matter. ``discount`` is ``D``, a number in ``(0, 1]``.
     """
 
-    def __init__(self, order: int, vocab: str | tuple[str, ...], discount: float = 0.75):
-        if not isinstance(order, int) or isinstance(order, bool) or order < 1:
+    def __init__(self, order: int, vocab: str | Iterable[str], discount: float = 0.75):
+        if not is_integer(order) or order < 1:
             raise ValueError(f"order must be an int >= 1, got {order!r}")
-        if isinstance(discount, bool) or not isinstance(discount, (int, float)):
+        order = int(order)
+        if not is_real(discount):
             raise TypeError(f"discount must be a number in (0, 1], got {discount!r}")
         if not 0.0 < discount <= 1.0:
             raise ValueError(f"discount must be in (0, 1], got {discount!r}")
-        if not isinstance(vocab, (str, tuple, list)) or not all(
-            isinstance(c, str) and len(c) == 1 for c in vocab
-        ):
+        discount = float(discount)
+        chars = (
+            list(vocab) if isinstance(vocab, Iterable) and not isinstance(vocab, bytes) else None
+        )
+        if chars is None or not all(isinstance(c, str) and len(c) == 1 for c in chars):
             raise TypeError(
-                f"vocab must be a str or a tuple or list of single characters, got {vocab!r}"
+                "vocab must be an iterable of single characters (a str, tuple, list or set), "
+                f"got {vocab!r}"
             )
-        if not vocab:
+        if not chars:
             raise ValueError("vocab must have at least one character")
         self.order = order
-        self.vocab = tuple(sorted(set(vocab)))
+        self.vocab = tuple(sorted(set(chars)))
         self._vocab_set = frozenset(self.vocab)
         self.discount = discount
         self.levels: list[_Level] = []
@@ -96,8 +102,10 @@ class CharNGram:
     def prob(self, context: str, char: str) -> float:
         """``P(char | context)``; only the last ``order - 1`` characters of context matter.
 
-        ``char`` must be a single character of the vocabulary and ``context`` a str of
-        vocabulary characters (``ValueError`` otherwise; ``TypeError`` for a non-str).
+        ``char`` must be a single character of the vocabulary (``ValueError`` otherwise)
+        and ``context`` a str (``TypeError`` otherwise). A context that was never seen in
+        training, also one with characters outside the vocabulary, backs off to the
+        lower orders as Kneser-Ney does for any unseen context.
         """
         self._check_context(context)
         if not isinstance(char, str):
@@ -114,9 +122,8 @@ class CharNGram:
             raise RuntimeError("call fit(text) before prob")
         if not isinstance(context, str):
             raise TypeError(f"context must be a str, got {type(context).__name__}")
-        bad = set(context) - self._vocab_set
-        if bad:
-            raise ValueError(f"context has characters outside the vocabulary: {sorted(bad)[:10]}")
+        # Characters outside the vocabulary are allowed: such a context is unseen, and
+        # _prob backs off past it like past any unseen context.
 
     def _prob(self, context: str, char: str) -> float:
         """:meth:`prob` without the checks (for callers that made them)."""
@@ -166,11 +173,12 @@ class CharNGram:
     def sample(self, prompt: str, length: int, generator: torch.Generator) -> str:
         """Continue ``prompt`` by ``length`` characters drawn from the model.
 
-        ``prompt`` is a str of vocabulary characters (it may be empty), ``length`` an
-        int >= 0 and ``generator`` a CPU ``torch.Generator``.
+        ``prompt`` is a str (it may be empty; characters outside the vocabulary back off
+        as in :meth:`prob`), ``length`` an integer >= 0 (Python or NumPy) and
+        ``generator`` a CPU ``torch.Generator``.
         """
         self._check_context(prompt)
-        check_count(length, "length", minimum=0)
+        length = check_count(length, "length", minimum=0)
         if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
             raise TypeError(f"generator must be a CPU torch.Generator, got {generator!r}")
         out = prompt

@@ -15,26 +15,34 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
+
+from companion.text import is_integer, is_real
 
 
 def check_decoding(
     temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
-) -> None:
+) -> tuple[float, int | None, float | None]:
     """Raise unless ``temperature`` is finite and > 0, ``top_k >= 1`` and ``0 < top_p <= 1``.
 
+    Python and NumPy numbers are accepted (``top_k`` an integer); bools are not.
     ``TypeError`` for a temperature that is not a number, ``ValueError`` otherwise.
+    Returns the settings as plain ``(float, int or None, float or None)``.
     """
-    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
+    if not is_real(temperature):
         raise TypeError(f"temperature must be a finite number > 0, got {temperature!r}")
     if not (temperature > 0 and math.isfinite(temperature)):
         raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+    if top_k is not None and (not is_integer(top_k) or top_k < 1):
         raise ValueError(f"top_k must be None or an int >= 1, got {top_k!r}")
-    if top_p is not None and (
-        isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1
-    ):
+    if top_p is not None and (not is_real(top_p) or not 0 < top_p <= 1):
         raise ValueError(f"top_p must be None or a number in (0, 1], got {top_p!r}")
+    return (
+        float(temperature),
+        None if top_k is None else int(top_k),
+        None if top_p is None else float(top_p),
+    )
 
 
 def filter_logits(
@@ -48,7 +56,7 @@ def filter_logits(
     Raises ``TypeError`` for logits that are not a floating-point tensor and
     ``ValueError`` for another shape or for NaN logits.
     """
-    check_decoding(temperature, top_k, top_p)
+    temperature, top_k, top_p = check_decoding(temperature, top_k, top_p)
     check_logits(logits, finite_rows=False)
     return _filter(logits, temperature, top_k, top_p)
 
@@ -112,17 +120,21 @@ def sample_next(
     Every argument is validated, also with ``greedy=True`` (see :func:`check_decoding`
     and :func:`check_logits`).
     """
-    check_decoding(temperature, top_k, top_p)
-    check_greedy(greedy)
+    temperature, top_k, top_p = check_decoding(temperature, top_k, top_p)
+    greedy = check_greedy(greedy)
     check_logits(logits)
     check_generator(generator, logits.device)
     return _sample_next(logits, temperature, top_k, top_p, greedy, generator)
 
 
-def check_greedy(greedy: bool) -> None:
-    """Raise ``TypeError`` unless ``greedy`` is a bool."""
-    if not isinstance(greedy, bool):
+def check_greedy(greedy: bool) -> bool:
+    """Raise ``TypeError`` unless ``greedy`` is a bool (or ``numpy.bool_``); return a bool.
+
+    Ints such as 0 and 1 are rejected: they are more likely a misplaced ``top_k``.
+    """
+    if not isinstance(greedy, (bool, np.bool_)):
         raise TypeError(f"greedy must be True or False, got {greedy!r}")
+    return bool(greedy)
 
 
 def check_generator(generator: torch.Generator | None, device: torch.device) -> None:

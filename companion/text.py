@@ -22,6 +22,7 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 UNKNOWN = "\ufffd"  # the Unicode replacement character stands for any unseen character
@@ -48,6 +49,26 @@ CODE_MODULES = (
     "textwrap.py",
 )
 ID_DTYPES = (torch.int64, torch.int32)  # the integer types an embedding lookup accepts
+# Every integer dtype (no bool): ids that are only used for indexing may have any of these.
+INTEGER_DTYPES = tuple(
+    getattr(torch, name)
+    for name in ("uint8", "int8", "int16", "int32", "int64", "uint16", "uint32", "uint64")
+    if hasattr(torch, name)
+)
+
+
+def is_integer(value: object) -> bool:
+    """True for a Python or NumPy integer (any ``numbers.Integral``), False for bools."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def is_real(value: object) -> bool:
+    """True for a Python or NumPy real number (any ``numbers.Real``), False for bools."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _dtype_names(dtypes: tuple[torch.dtype, ...]) -> str:
+    return " or ".join(str(d).removeprefix("torch.") for d in dtypes)
 
 
 def check_ids(
@@ -63,11 +84,14 @@ def check_ids(
     device synchronisation; the shape is the caller's to check.
     """
     if not isinstance(ids, torch.Tensor):
-        raise TypeError(f"{name} must be an int64 tensor of token ids, got {type(ids).__name__}")
-    if ids.dtype not in dtypes:
-        accepted = " or ".join(str(d).removeprefix("torch.") for d in dtypes)
         raise TypeError(
-            f"{name} must be an integer tensor of token ids ({accepted}), got {ids.dtype}"
+            f"{name} must be an integer tensor of token ids ({_dtype_names(dtypes)}), "
+            f"got {type(ids).__name__}"
+        )
+    if ids.dtype not in dtypes:
+        raise TypeError(
+            f"{name} must be an integer tensor of token ids ({_dtype_names(dtypes)}), "
+            f"got {ids.dtype}"
         )
     if vocab_size is not None and ((ids < 0) | (ids >= vocab_size)).any():
         lo, hi = int(ids.min()), int(ids.max())
@@ -76,12 +100,21 @@ def check_ids(
         )
 
 
-def check_count(value: int, name: str, minimum: int = 1) -> None:
-    """Raise unless ``value`` is an int (not a bool) ``>= minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
+def check_count(value: int, name: str, minimum: int = 1) -> int:
+    """Raise unless ``value`` is an integer ``>= minimum``; return it as a plain ``int``.
+
+    Python and NumPy integers are accepted; bools (also ``numpy.bool_``), floats and
+    anything else raise ``TypeError``, a value below ``minimum`` ``ValueError``.
+    """
+    if not is_integer(value):
+        raise TypeError(
+            f"{name} must be an int >= {minimum} (a Python or NumPy integer, not a bool or "
+            f"float), got {value!r}"
+        )
+    value = int(value)
     if value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
 
 
 def load_prose(dedupe: bool = True) -> str:
@@ -170,23 +203,25 @@ def split_text(
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
-    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)):
+    if not is_real(val_fraction):
         raise TypeError(
             f"val_fraction must be a number 1/k with integer k >= 2, got {val_fraction!r}"
         )
+    val_fraction = float(val_fraction)
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
-    if not math.isfinite(1.0 / val_fraction) or (
-        abs(1.0 / val_fraction - round(1.0 / val_fraction)) >= 1e-9
-        or round(1.0 / val_fraction) < 2
-    ):
+    # 1/k need not be exact: a float32 0.1 is 1/9.99999985, so the tolerance is relative
+    # and loose enough for float32 (whose relative precision is about 6e-8).
+    k = 1.0 / val_fraction
+    if not math.isfinite(k) or abs(k - round(k)) > 1e-6 * k or round(k) < 2:
         raise ValueError(
             f"val_fraction must be 1/k for an integer k >= 2 (0.5, 0.25, 0.1, ...): every "
             f"k-th block is validation; got {val_fraction!r}"
         )
-    if isinstance(block, bool) or not isinstance(block, int) or block < 1:
+    if not is_integer(block) or block < 1:
         raise ValueError(f"block must be a positive int, got {block!r}")
-    every = round(1.0 / val_fraction)
+    block = int(block)
+    every = round(k)
     if len(text) < every * block:
         raise ValueError(
             f"text has {len(text)} characters; at least {every * block} are needed for "
@@ -246,11 +281,12 @@ class CharTokenizer:
     def decode(self, ids: torch.Tensor | list[int]) -> str:
         """Inverse of :meth:`encode` for ids in ``[0, vocab_size)``.
 
-        ``ids`` is a 1-D integer tensor or a sequence of ints (not bools); anything else
-        raises ``TypeError``, an id out of range ``ValueError``.
+        ``ids`` is a 1-D tensor of any integer dtype, or a sequence of Python or NumPy
+        integers or 0-d integer tensors (not bools or floats); anything else raises
+        ``TypeError``, an id out of range ``ValueError``.
         """
         if isinstance(ids, torch.Tensor):
-            check_ids(ids)
+            check_ids(ids, dtypes=INTEGER_DTYPES)
             if ids.ndim != 1:
                 raise ValueError(
                     f"ids must be a 1-D tensor (decode one row at a time), got shape "
@@ -263,13 +299,24 @@ class CharTokenizer:
             )
         else:
             ids = list(ids)
-            wrong = [i for i in ids if isinstance(i, bool) or not isinstance(i, numbers.Integral)]
+            wrong = [i for i in ids if not _is_scalar_id(i)]
             if wrong:
-                raise TypeError(f"ids must be ints (not bools or floats), got {wrong[:5]}")
+                raise TypeError(
+                    "ids must be ints (Python or NumPy integers or 0-d integer tensors, not "
+                    f"bools or floats), got {wrong[:5]}"
+                )
+            ids = [int(i) for i in ids]
         bad = [i for i in ids if not 0 <= i < len(self.chars)]
         if bad:
             raise ValueError(f"ids must be in [0, {len(self.chars)}); got {bad[:5]}")
         return "".join(self.chars[i] for i in ids)
+
+
+def _is_scalar_id(value: object) -> bool:
+    """A Python or NumPy integer, or a 0-d tensor of an integer dtype (not bool)."""
+    if isinstance(value, torch.Tensor):
+        return value.ndim == 0 and value.dtype in INTEGER_DTYPES
+    return is_integer(value)
 
 
 @dataclass(frozen=True)
@@ -315,12 +362,13 @@ def random_batch(
     """Random windows ``x = ids[i : i + T]`` and targets ``y = ids[i + 1 : i + T + 1]``.
 
     Targets are the inputs shifted by one: position ``t`` predicts character ``t + 1``.
-    Returns two ``(B, T)`` int64 tensors on the CPU; ``generator`` is a CPU generator.
-    ``batch_size`` and ``block_size`` are ints >= 1.
+    ``ids`` is a 1-D tensor of any integer dtype; returns two ``(B, T)`` tensors of that
+    dtype on the CPU (int64 for the encoded corpora); ``generator`` is a CPU generator.
+    ``batch_size`` and ``block_size`` are integers >= 1 (Python or NumPy).
     """
-    check_ids(ids)
-    check_count(batch_size, "batch_size")
-    check_count(block_size, "block_size")
+    check_ids(ids, dtypes=INTEGER_DTYPES)
+    batch_size = check_count(batch_size, "batch_size")
+    block_size = check_count(block_size, "block_size")
     if not isinstance(generator, torch.Generator) or generator.device.type != "cpu":
         raise TypeError(f"generator must be a CPU torch.Generator, got {generator!r}")
     if ids.ndim != 1 or len(ids) < block_size + 1:

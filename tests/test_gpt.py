@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
@@ -181,3 +182,32 @@ def test_sinusoidal_encoding_validates_length_dim_and_base():
 def test_loading_rejects_an_object_that_is_not_gpt2():
     with pytest.raises(TypeError, match="GPT2LMHeadModel"):
         GPT.from_transformers(object())
+
+
+def test_generate_and_sinusoidal_encoding_accept_numpy_scalars():
+    from companion.gpt import sinusoidal_encoding
+
+    model = small_gpt()
+    prompt = torch.zeros(1, 2, dtype=torch.long)
+    plain = model.generate(
+        prompt, 3, temperature=0.8, top_k=5, top_p=0.9, generator=torch.Generator().manual_seed(0)
+    )
+    numpy_args = model.generate(
+        prompt,
+        np.int64(3),
+        temperature=np.float32(0.8),
+        top_k=np.int64(5),
+        top_p=np.float64(0.9),
+        generator=torch.Generator().manual_seed(0),
+    )
+    assert torch.equal(plain, numpy_args)
+    assert torch.equal(
+        model.generate(prompt, 3, greedy=np.bool_(True)), model.generate(prompt, 3, greedy=True)
+    )
+    assert torch.equal(sinusoidal_encoding(np.int64(6), np.int64(8)), sinusoidal_encoding(6, 8))
+    with pytest.raises(TypeError, match="max_new_tokens must be an int >= 0"):
+        model.generate(prompt, np.bool_(True))
+    with pytest.raises(TypeError, match="temperature"):
+        model.generate(prompt, 2, temperature=np.bool_(True))
+    with pytest.raises(ValueError, match="top_k"):
+        model.generate(prompt, 2, top_k=np.float64(2.0))

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -216,3 +217,74 @@ def test_check_decoding_requires_a_finite_temperature():
         check_decoding(temperature=float("inf"))
     with pytest.raises(ValueError, match="finite number > 0"):
         check_decoding(temperature=float("nan"))
+
+
+def test_numpy_scalars_are_accepted_by_config_lr_at_and_bits_per_char():
+    cfg = TrainConfig(steps=100, warmup_steps=np.int64(10), seed=np.int64(3), lr=np.float32(0.5))
+    assert type(cfg.warmup_steps) is int and type(cfg.seed) is int and type(cfg.lr) is float
+    plain = TrainConfig(steps=100, warmup_steps=10, seed=3, lr=float(np.float32(0.5)))
+    assert cfg == plain
+    for step in (0, 9, 50, 99):
+        assert lr_at(np.int64(step), cfg) == lr_at(step, plain)
+    ids = torch.randint(0, 16, (101,), generator=torch.Generator().manual_seed(0))
+    device = torch.device("cpu")
+    assert bits_per_char(_Uniform(16), ids, np.int64(10), device) == pytest.approx(4.0)
+    with pytest.raises(TypeError, match="lr must be a finite number"):
+        TrainConfig(lr=np.bool_(True))
+    with pytest.raises(ValueError, match="lr must be a finite number"):
+        TrainConfig(lr=np.float32("nan"))
+    with pytest.raises(TypeError, match="step must be an int >= 0"):
+        lr_at(np.float64(1.0), cfg)
+
+
+def test_decoding_settings_accept_numpy_scalars():
+    assert check_decoding(np.float32(0.5), np.int64(3), np.float32(0.5)) == (0.5, 3, 0.5)
+    logits = torch.randn(2, 10, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(
+        filter_logits(logits, np.float64(0.7), np.int32(4), np.float64(0.9)),
+        filter_logits(logits, 0.7, 4, 0.9),
+    )
+    with pytest.raises(ValueError, match="top_p must be None or a number in"):
+        check_decoding(top_p=np.float64("nan"))
+    with pytest.raises(ValueError, match="top_k must be None or an int >= 1"):
+        check_decoding(top_k=np.bool_(True))
+
+
+def test_check_greedy_accepts_numpy_bools_but_not_ints():
+    from companion.sampling import check_greedy
+
+    assert check_greedy(np.bool_(True)) is True and check_greedy(np.bool_(False)) is False
+    logits = torch.tensor([[0.0, 2.0, 1.0]])
+    assert sample_next(logits, greedy=np.bool_(True)).item() == 1
+    for bad in (1, 0, np.int64(1), "yes"):
+        with pytest.raises(TypeError, match="greedy must be True or False"):
+            check_greedy(bad)
+
+
+def test_perplexity_accepts_a_batch_tensor_and_lists_of_scalar_tensors():
+    nlls = torch.tensor([[math.log(2), math.log(2)], [math.log(2), math.log(2)]])
+    assert perplexity(nlls) == pytest.approx(2.0)
+    assert perplexity([[torch.tensor(math.log(3))] * 2, [torch.tensor(math.log(3))]]) == (
+        pytest.approx(3.0)
+    )
+    with pytest.raises(TypeError, match=r"\(B, T\) float tensor"):
+        perplexity(torch.ones(2, 2, dtype=torch.long))
+    with pytest.raises(TypeError, match="must be numbers"):
+        perplexity([[torch.tensor(True)]])
+    with pytest.raises(ValueError, match="finite numbers >= 0"):
+        perplexity(torch.tensor([[1.0, float("nan")]]))
+
+
+def test_bits_from_nats_accepts_tensors_and_numpy_scalars():
+    out = bits_from_nats(torch.tensor(1.0))
+    assert isinstance(out, torch.Tensor) and out.item() == pytest.approx(1 / math.log(2))
+    assert torch.allclose(
+        bits_from_nats(torch.tensor([math.log(2), 0.0])), torch.tensor([1.0, 0.0])
+    )
+    assert bits_from_nats(np.float32(math.log(2))) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="NaN"):
+        bits_from_nats(torch.tensor(float("nan")))
+    with pytest.raises(TypeError, match="nats must be a number"):
+        bits_from_nats(True)
+    with pytest.raises(TypeError, match="nats must be a number"):
+        bits_from_nats(torch.tensor(True))

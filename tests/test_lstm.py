@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -101,3 +102,20 @@ def test_generate_on_a_batch_keeps_the_stream_of_forward_with_state():
         ids.append(nxt)
         logits, state = model.forward_with_state(nxt, state)
     assert torch.equal(out, torch.cat(ids, dim=1))
+
+
+def test_generate_accepts_numpy_scalars_with_the_same_stream():
+    model = small_lstm()
+    prompt = torch.zeros(1, 2, dtype=torch.long)
+    plain = model.generate(prompt, 4, temperature=0.7, top_p=0.8, generator=torch.Generator())
+    numpy_args = model.generate(
+        prompt,
+        np.int64(4),
+        temperature=np.float32(0.7),
+        top_p=np.float32(0.8),
+        generator=torch.Generator(),
+    )
+    assert torch.equal(plain, numpy_args)
+    assert model.generate(prompt, np.int32(3), greedy=np.bool_(False)).shape == (1, 5)
+    with pytest.raises(TypeError, match="greedy"):
+        model.generate(prompt, 2, greedy=0)

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -68,8 +69,6 @@ def test_prob_requires_one_vocabulary_character():
         model.prob("ab", "Z")
     with pytest.raises(ValueError, match="single character of the vocabulary"):
         model.prob("ab", "ab")
-    with pytest.raises(ValueError, match="outside the vocabulary"):
-        model.prob("aZ", "a")
     with pytest.raises(TypeError, match="context must be a str"):
         model.distribution(None)
 
@@ -89,3 +88,43 @@ def test_sample_of_length_zero_returns_the_prompt():
 def test_best_order_needs_at_least_one_order():
     with pytest.raises(ValueError, match="at least one"):
         best_order(TEXT, TEXT[:50], sorted(set(TEXT)), orders=[])
+
+
+@pytest.mark.parametrize(
+    "vocab", [set("ab"), frozenset("ab"), dict.fromkeys("ba").keys(), ["b", "a"], "ba"]
+)
+def test_vocab_may_be_any_iterable_of_single_characters(vocab):
+    model = CharNGram(2, vocab).fit("abab")
+    assert model.vocab == ("a", "b")
+    with pytest.raises(TypeError, match="iterable of single characters"):
+        CharNGram(2, 5)
+    with pytest.raises(TypeError, match="iterable of single characters"):
+        CharNGram(2, {"ab", "c"})
+
+
+def test_a_context_with_characters_outside_the_vocabulary_backs_off():
+    model = CharNGram(3, "abc").fit("abcabcab" * 4)
+    # "Zc" and "ZZ" are unseen contexts: the model backs off to the orders they allow
+    assert model.prob("Zc", "a") == pytest.approx(model.prob("c", "a"))
+    assert model.prob("ZZ", "a") == pytest.approx(model.prob("", "a"))
+    dist = model.distribution("aZ")
+    assert dist.sum().item() == pytest.approx(1.0)
+    assert torch.allclose(dist, model.distribution(""))
+    assert model.sample("Z", 3, torch.Generator().manual_seed(0)).startswith("Z")
+    with pytest.raises(ValueError, match="single character of the vocabulary"):
+        model.prob("ab", "Z")
+
+
+def test_numpy_scalars_are_accepted_for_order_discount_and_length():
+    model = CharNGram(np.int64(2), "ab", discount=np.float32(0.5)).fit("abab")
+    assert model.order == 2 and type(model.order) is int
+    assert model.discount == pytest.approx(0.5) and type(model.discount) is float
+    plain = CharNGram(2, "ab", discount=0.5).fit("abab")
+    assert model.sample("a", np.int64(4), torch.Generator().manual_seed(1)) == plain.sample(
+        "a", 4, torch.Generator().manual_seed(1)
+    )
+    for bad in (np.bool_(True), float("nan")):
+        with pytest.raises((TypeError, ValueError), match="discount"):
+            CharNGram(2, "ab", discount=bad)
+    with pytest.raises(TypeError, match="length must be an int >= 0"):
+        model.sample("a", np.float64(2.0), torch.Generator())

@@ -1,11 +1,14 @@
 """Corpus loaders, the fixed split and the character tokenizer."""
 
+import numpy as np
 import pytest
 import torch
 
 from companion.text import (
     UNKNOWN,
     CharTokenizer,
+    check_count,
+    check_ids,
     dedupe_paragraphs,
     load_code,
     load_prose,
@@ -146,3 +149,61 @@ def test_random_batch_rejects_float_ids_and_a_missing_generator():
         random_batch(torch.arange(100.0), 2, 5, torch.Generator())
     with pytest.raises(TypeError, match="CPU torch.Generator"):
         random_batch(torch.arange(100), 2, 5, None)
+
+
+def test_check_count_accepts_numpy_integers_and_returns_a_plain_int():
+    for value in (3, np.int64(3), np.int32(3), np.uint8(3)):
+        out = check_count(value, "n")
+        assert out == 3 and type(out) is int
+    for bad in (True, np.bool_(True), 3.0, np.float64(3.0), "3", None):
+        with pytest.raises(TypeError, match="n must be an int >= 1"):
+            check_count(bad, "n")
+    with pytest.raises(ValueError, match="n must be an int >= 1"):
+        check_count(np.int64(0), "n")
+
+
+def test_split_accepts_numpy_fractions_and_blocks():
+    text = "abcdefghij" * 100
+    expected = split_text(text, 0.1, 10)
+    assert split_text(text, np.float32(0.1), np.int64(10)) == expected
+    assert split_text(text, np.float64(0.1), 10) == expected
+    assert split_text(text, np.float32(0.25), 10) == split_text(text, 0.25, 10)
+    with pytest.raises(ValueError, match=r"1/k for an integer k >= 2"):
+        split_text(text, np.float32(0.3), 10)
+    with pytest.raises(TypeError, match="val_fraction"):
+        split_text(text, np.bool_(True), 10)
+    with pytest.raises(ValueError, match="val_fraction must be in"):
+        split_text(text, float("nan"), 10)
+
+
+@pytest.mark.parametrize("dtype", [torch.int16, torch.uint8, torch.int32, torch.int64])
+def test_decode_accepts_every_integer_dtype_and_scalar_ids(dtype):
+    tok = CharTokenizer.from_text("abc")
+    assert tok.decode(torch.tensor([2, 0, 1], dtype=dtype)) == "cab"
+    assert tok.decode([torch.tensor(2, dtype=dtype), torch.tensor(0, dtype=dtype)]) == "ca"
+    assert tok.decode([np.int64(1), np.uint8(2), 0]) == "bca"
+    with pytest.raises(TypeError, match="integer tensor"):
+        tok.decode(torch.tensor([True, False]))
+    with pytest.raises(TypeError, match="not bools or floats"):
+        tok.decode([torch.tensor(1.0)])
+    with pytest.raises(TypeError, match="not bools or floats"):
+        tok.decode([np.bool_(True)])
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        tok.decode(torch.tensor([3], dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int16, torch.int32, torch.int64])
+def test_random_batch_accepts_integer_ids_and_numpy_sizes(dtype):
+    ids = torch.arange(100) % 50
+    x, y = random_batch(ids, 4, 8, torch.Generator().manual_seed(3))
+    xd, yd = random_batch(
+        ids.to(dtype), np.int64(4), np.int64(8), torch.Generator().manual_seed(3)
+    )
+    assert xd.dtype == dtype and torch.equal(xd.long(), x) and torch.equal(yd.long(), y)
+
+
+def test_check_ids_message_names_every_accepted_dtype():
+    with pytest.raises(TypeError, match=r"integer tensor of token ids \(int64 or int32\)"):
+        check_ids([1, 2])
+    with pytest.raises(TypeError, match=r"\(int64 or int32\), got torch.uint8"):
+        check_ids(torch.zeros(2, dtype=torch.uint8))
