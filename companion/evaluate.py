@@ -14,6 +14,7 @@ The protocol is derived and motivated in the chapter ``measuring-generative-mode
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,11 +31,14 @@ _LABEL_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
 
 def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """An int, Python or NumPy, but not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
 
 
 def _is_finite_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite real number, Python or NumPy, but not a bool."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+    return real and math.isfinite(value)
 
 
 class DigitClassifier(nn.Module):
@@ -77,19 +81,22 @@ class ClassifierConfig:
     weight_decay: float = 1e-4  # a little L2 keeps features smooth for generated images
     seed: int = 0
 
-    def __post_init__(self):
+    def __post_init__(self):  # NumPy scalars are stored as the equal Python int / float
         for name in ("width", "feature_dim", "epochs", "batch_size"):
             value = getattr(self, name)
             if not _is_int(value) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+            setattr(self, name, int(value))
         if not _is_finite_number(self.lr) or not self.lr > 0:
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
         if not _is_finite_number(self.weight_decay) or not self.weight_decay >= 0:
             raise ValueError(
                 f"weight_decay must be a finite number >= 0, got {self.weight_decay!r}"
             )
-        if not _is_int(self.seed) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {self.seed!r}")
+        if not _is_int(self.seed) or not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be a non-negative int below 2**63, got {self.seed!r}")
+        self.lr, self.weight_decay = float(self.lr), float(self.weight_decay)
+        self.seed = int(self.seed)
 
 
 def frechet_distance(
@@ -286,10 +293,10 @@ class DigitsEvaluator:
 
     def floor(self, seeds: int = 5) -> FloorEstimate:
         """FDD of ``seeds`` random training subsets of ``N_TEST`` images: the best to hope for."""
-        if not isinstance(seeds, int) or seeds < 2:
+        if not _is_int(seeds) or seeds < 2:
             raise ValueError(f"seeds must be an int >= 2 to estimate a spread, got {seeds!r}")
         values = []
-        for seed in range(seeds):
+        for seed in range(int(seeds)):
             g = torch.Generator().manual_seed(seed)
             idx = torch.randperm(self.train_images.shape[0], generator=g)[:N_TEST]
             values.append(self.fdd(self.train_images[idx.to(self.device)]))
@@ -299,16 +306,16 @@ class DigitsEvaluator:
         """FDD of uniform noise in [-1, 1]: what no learning at all scores."""
         if not _is_int(seed) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-        g = torch.Generator().manual_seed(seed)
+        g = torch.Generator().manual_seed(int(seed))
         return self.fdd(torch.rand((N_TEST, 1, 8, 8), generator=g) * 2 - 1)
 
     def coverage(self, samples: torch.Tensor, min_share: float = 0.01) -> CoverageReport:
         """Classes predicted for at least ``min_share`` of the samples (and at least one)."""
-        if not isinstance(min_share, (int, float)) or not 0 < min_share < 1:
+        if not _is_finite_number(min_share) or not 0 < min_share < 1:
             raise ValueError(f"min_share must lie in (0, 1), got {min_share!r}")
         pred = self.predict(samples)
         counts = torch.bincount(pred, minlength=N_CLASSES).tolist()
-        return CoverageReport(counts, max(1, math.ceil(min_share * pred.shape[0])))
+        return CoverageReport(counts, max(1, math.ceil(float(min_share) * pred.shape[0])))
 
     @torch.no_grad()
     def memorisation(self, samples: torch.Tensor) -> MemorisationReport:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -33,26 +34,30 @@ Loss = Literal["non-saturating", "wgan-gp"]
 LOSSES = ("non-saturating", "wgan-gp")
 
 
-def _check_positive_int(**values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int (>= 1), got {value!r}")
-
-
 def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
 
 
-def _check_number(name: str, value: object, ok: Callable[[float], bool], accepted: str) -> None:
-    """Raise unless ``value`` is a finite real number, not a bool, for which ``ok`` holds."""
-    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+def _check_positive_int(**values: object) -> list[int]:
+    """Return the values as Python ints if each is an int >= 1 (not a bool); else raise."""
+    for name, value in values.items():
+        if not _is_int(value) or value < 1:
+            raise ValueError(f"{name} must be a positive int (>= 1), got {value!r}")
+    return [int(value) for value in values.values()]
+
+
+def _check_number(name: str, value: object, ok: Callable[[float], bool], accepted: str) -> float:
+    """Return ``value`` as a Python float if it is a finite real number (Python or NumPy, not
+    a bool) for which ``ok`` holds; raise otherwise."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
     if not (real and math.isfinite(value) and ok(value)):
         raise ValueError(f"{name} must be a finite number {accepted}, got {value!r}")
+    return float(value)
 
 
 def _check_input(name: str, x: object, dims: tuple[int | None, ...], like: torch.Tensor) -> None:
-    """Raise unless ``x`` is a tensor of shape ``dims`` (``None``: any size, at least 1) whose
-    dtype is that of the model parameter ``like``."""
+    """Raise unless ``x`` is a floating tensor of shape ``dims`` (``None``: any size, at least
+    1) with the dtype of the model parameter ``like``, or any floating dtype under autocast."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.ndim != len(dims) or any(
@@ -60,8 +65,12 @@ def _check_input(name: str, x: object, dims: tuple[int | None, ...], like: torch
     ):
         shape = ", ".join("N" if d is None else str(d) for d in dims)
         raise ValueError(f"{name} must have shape ({shape}), got {tuple(x.shape)}")
-    if x.dtype != like.dtype:
-        raise TypeError(f"{name} must have the model's dtype {like.dtype}, got {x.dtype}")
+    autocast = torch.is_autocast_enabled(x.device.type)
+    if not x.is_floating_point() or (x.dtype != like.dtype and not autocast):
+        raise TypeError(
+            f"{name} must have the model's dtype {like.dtype} (any floating dtype under "
+            f"autocast), got {x.dtype}"
+        )
 
 
 def _check_rng(rng: object) -> None:
@@ -178,13 +187,13 @@ class MinibatchStdDev(nn.Module):
 
     A remedy for mode collapse (chapter ``wgan-gp``): a batch of near-identical fakes has
     a tell-tale small spread that the discriminator can see. ``(N, F) -> (N, F + 1)``,
-    ``N >= 2``: the spread of a single sample is always zero.
+    ``N, F >= 1``; a batch of one sample has spread 0.
     """
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
-        if not isinstance(h, torch.Tensor) or h.ndim != 2 or h.shape[0] < 2:
+        if not isinstance(h, torch.Tensor) or h.ndim != 2 or 0 in h.shape:
             shape = tuple(h.shape) if isinstance(h, torch.Tensor) else type(h).__name__
-            raise ValueError(f"h must have shape (N, F) with N >= 2 (a batch), got {shape}")
+            raise ValueError(f"h must have shape (N, F) with N, F >= 1, got {shape}")
         spread = h.std(dim=0, unbiased=False).mean()  # scalar: mean over F of per-feature std
         return torch.cat([h, spread.expand(h.shape[0], 1)], dim=1)  # (N, F + 1)
 
@@ -228,7 +237,7 @@ def discriminator_loss(
     ``real_label`` below 1 is one-sided label smoothing (0.9 is usual); it must lie in
     (0.5, 1]. Both logits are ``(N,)``; returns a scalar.
     """
-    _check_number("real_label", real_label, lambda v: 0.5 < v <= 1.0, "in (0.5, 1]")
+    real_label = _check_number("real_label", real_label, lambda v: 0.5 < v <= 1.0, "in (0.5, 1]")
     real = F.binary_cross_entropy_with_logits(
         real_logits, torch.full_like(real_logits, real_label)
     )
@@ -262,7 +271,7 @@ def gradient_penalty(
     the generator's device and moved). Returns a scalar.
     """
     _check_rng(generator)
-    _check_number("weight (lambda)", weight, lambda v: v >= 0, ">= 0")
+    weight = _check_number("weight (lambda)", weight, lambda v: v >= 0, ">= 0")
     if real.shape != fake.shape or real.ndim < 2:
         raise ValueError(
             "real and fake must have the same shape (N, ...); "
@@ -300,24 +309,32 @@ class GANTrainConfig:
     seed: int = 0  # CPU stream for batch order, noise z and GP weights: same on every device
 
     def validate(self) -> None:
+        """Raise naming the accepted values for the first bad field; NumPy scalars are
+        accepted and converted in place to Python ints and floats (the same values)."""
         _check_loss(self.loss)
-        _check_positive_int(
+        self.steps, self.batch_size, self.n_critic, self.log_every = _check_positive_int(
             steps=self.steps,
             batch_size=self.batch_size,
             n_critic=self.n_critic,
             log_every=self.log_every,
         )
-        _check_number("lr_g", self.lr_g, lambda v: v > 0, "> 0")
-        _check_number("lr_d", self.lr_d, lambda v: v > 0, "> 0")
+        for name, ok, accepted in (
+            ("lr_g", lambda v: v > 0, "> 0"),
+            ("lr_d", lambda v: v > 0, "> 0"),
+            ("gp_weight", lambda v: v >= 0, ">= 0"),
+            ("real_label", lambda v: 0.5 < v <= 1.0, "in (0.5, 1]"),
+            ("ema_decay", lambda v: 0 <= v < 1, "in [0, 1)"),
+        ):
+            setattr(self, name, _check_number(name, getattr(self, name), ok, accepted))
         if not isinstance(self.betas, tuple | list) or len(self.betas) != 2:
             raise ValueError(f"betas must be a pair of numbers in [0, 1), got {self.betas!r}")
-        for i, beta in enumerate(self.betas):
+        self.betas = tuple(
             _check_number(f"betas[{i}]", beta, lambda v: 0 <= v < 1, "in [0, 1)")
-        _check_number("gp_weight", self.gp_weight, lambda v: v >= 0, ">= 0")
-        _check_number("real_label", self.real_label, lambda v: 0.5 < v <= 1.0, "in (0.5, 1]")
-        _check_number("ema_decay", self.ema_decay, lambda v: 0 <= v < 1, "in [0, 1)")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ValueError(f"seed must be an int >= 0, got {self.seed!r}")
+            for i, beta in enumerate(self.betas)
+        )
+        if not _is_int(self.seed) or not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed must be a non-negative int (below 2**63), got {self.seed!r}")
+        self.seed = int(self.seed)
 
 
 def discriminator_step(
@@ -364,7 +381,7 @@ def generator_step(
     ``rng`` (any device) draws the noise; ``None`` uses the global stream of ``device``.
     """
     _check_rng(rng)
-    _check_positive_int(batch_size=batch_size)
+    (batch_size,) = _check_positive_int(batch_size=batch_size)
     _check_loss(config.loss)
     discriminator.requires_grad_(False)  # gradients flow through D to G, not into D
     try:
@@ -491,7 +508,7 @@ def sample(
     ``rng`` (e.g. a seeded CPU generator, for the same noise on every device) draws the
     noise; ``None`` uses the global stream of ``device``.
     """
-    _check_positive_int(n=n, batch_size=batch_size)
+    n, batch_size = _check_positive_int(n=n, batch_size=batch_size)
     _check_rng(rng)
     device = as_device(device)
     was_training = generator.training

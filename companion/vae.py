@@ -16,6 +16,7 @@ import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -29,22 +30,31 @@ LEVELS = 17  # scikit-learn's digits store intensities 0..16
 HALF_RANGE = (LEVELS - 1) / 2  # level k <-> pixel value k / 8 - 1 in [-1, 1]
 
 
-def _check_positive_int(**values: int) -> None:
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+
+def _check_positive_int(**values: object) -> list[int]:
+    """Return the values as Python ints if each is an int >= 1 (not a bool); else raise."""
     for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if not _is_int(value) or value < 1:
             raise ValueError(f"{name} must be a positive int (>= 1), got {value!r}")
+    return [int(value) for value in values.values()]
 
 
-def _check_number(name: str, value: object, ok: Callable[[float], bool], accepted: str) -> None:
-    """Raise unless ``value`` is a finite real number, not a bool, for which ``ok`` holds."""
-    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+def _check_number(name: str, value: object, ok: Callable[[float], bool], accepted: str) -> float:
+    """Return ``value`` as a Python float if it is a finite real number (Python or NumPy, not
+    a bool) for which ``ok`` holds; raise otherwise."""
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
     if not (real and math.isfinite(value) and ok(value)):
         raise ValueError(f"{name} must be a finite number {accepted}, got {value!r}")
+    return float(value)
 
 
-def _check_seed(seed: object) -> None:
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+def _check_seed(seed: object) -> int:
+    if not _is_int(seed) or not 0 <= seed < 2**63:
         raise ValueError(f"seed must be a non-negative int (below 2**63), got {seed!r}")
+    return int(seed)
 
 
 def pixels_to_levels(x: torch.Tensor) -> torch.Tensor:
@@ -92,10 +102,19 @@ def reparameterise(
     mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """``z = mu + sigma * eps`` with ``sigma = exp(logvar / 2)`` (a standard deviation,
-    not the variance) and ``eps ~ N(0, I)``; differentiable in ``mu`` and ``logvar``."""
-    if mu.shape != logvar.shape:
+    not the variance) and ``eps ~ N(0, I)``; differentiable in ``mu`` and ``logvar``.
+
+    ``logvar`` has ``mu``'s shape or one that broadcasts to it, such as a variance shared
+    by all rows, ``(Z,)`` or ``()``; ``z`` and ``eps`` have ``mu``'s shape.
+    """
+    try:
+        broadcast = torch.broadcast_shapes(mu.shape, logvar.shape)
+    except RuntimeError:
+        broadcast = None
+    if broadcast != mu.shape:
         raise ValueError(
-            f"mu and logvar must have the same shape; got {tuple(mu.shape)}, {tuple(logvar.shape)}"
+            "logvar must have mu's shape or one that broadcasts to it; got mu "
+            f"{tuple(mu.shape)}, logvar {tuple(logvar.shape)}"
         )
     eps = torch.randn(mu.shape, device=mu.device, dtype=mu.dtype, generator=generator)
     return mu + torch.exp(0.5 * logvar) * eps
@@ -113,8 +132,9 @@ class VAE(nn.Module):
     def __init__(self, config: VAEConfig | None = None):
         super().__init__()
         self.config = config = config or VAEConfig()
-        _check_positive_int(latent_dim=config.latent_dim, hidden=config.hidden)
-        self.latent_dim, h = config.latent_dim, config.hidden
+        self.latent_dim, h = _check_positive_int(
+            latent_dim=config.latent_dim, hidden=config.hidden
+        )
         self.encoder = nn.Sequential(
             nn.Flatten(),  # (N, 1, 8, 8) -> (N, 64)
             nn.Linear(N_PIXELS, h),
@@ -175,7 +195,7 @@ def negative_elbo(
     5. KL to the prior ``N(0, I)`` in closed form.
     6. Loss: batch mean of ``reconstruction + beta * kl``; ``beta = 1`` is the ELBO.
     """
-    _check_number("beta (the KL weight)", beta, lambda v: v >= 0, ">= 0")
+    beta = _check_number("beta (the KL weight)", beta, lambda v: v >= 0, ">= 0")
     targets = pixels_to_levels(x)  # (N, P)
     mu, logvar = model.encode(x)  # (N, Z), (N, Z)
     z = reparameterise(mu, logvar, generator)  # (N, Z)
@@ -206,22 +226,22 @@ def train_vae(
 ) -> VAEHistory:
     """Fit ``model`` to images ``data`` ``(N, 1, 8, 8)`` in place; returns the loss curves."""
     config = config or VAETrainConfig()
-    _check_positive_int(epochs=config.epochs, batch_size=config.batch_size)
-    _check_number("lr", config.lr, lambda v: v > 0, "> 0")
-    _check_number("beta (the KL weight)", config.beta, lambda v: v >= 0, ">= 0")
-    _check_seed(config.seed)
+    epochs, batch_size = _check_positive_int(epochs=config.epochs, batch_size=config.batch_size)
+    lr = _check_number("lr", config.lr, lambda v: v > 0, "> 0")
+    beta = _check_number("beta (the KL weight)", config.beta, lambda v: v >= 0, ">= 0")
+    seed = _check_seed(config.seed)
     check_images(data, "data")
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
-    order_rng = torch.Generator().manual_seed(config.seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    order_rng = torch.Generator().manual_seed(seed)
     history = VAEHistory()
     n = data.shape[0]
     model.train()
-    for epoch in tqdm(range(1, config.epochs + 1), desc="VAE", disable=not progress):
+    for epoch in tqdm(range(1, epochs + 1), desc="VAE", disable=not progress):
         order = torch.randperm(n, generator=order_rng).to(data.device)
         total, total_kl = 0.0, 0.0
-        for start in range(0, n, config.batch_size):
-            batch = data[order[start : start + config.batch_size]]
-            terms = negative_elbo(model, batch, config.beta)
+        for start in range(0, n, batch_size):
+            batch = data[order[start : start + batch_size]]
+            terms = negative_elbo(model, batch, beta)
             opt.zero_grad(set_to_none=True)
             terms.loss.backward()
             opt.step()
@@ -237,8 +257,8 @@ def train_vae(
 def evaluate_nelbo(model: VAE, x: torch.Tensor, n_samples: int = 10, seed: int = 0) -> dict:
     """Mean negative ELBO (beta = 1) of ``x`` in nats per image, averaged over
     ``n_samples`` draws of ``z`` per image; also its reconstruction and KL parts."""
-    _check_positive_int(n_samples=n_samples)
-    _check_seed(seed)
+    (n_samples,) = _check_positive_int(n_samples=n_samples)
+    seed = _check_seed(seed)
     model.eval()
     g = torch.Generator(device=x.device).manual_seed(seed)
     recon = kl = 0.0
@@ -256,7 +276,7 @@ def active_units(model: VAE, x: torch.Tensor, threshold: float = 0.01) -> tuple[
     Unit ``j`` is active when ``Var_x(E_q[z_j | x]) > threshold``. Returns the count and
     the per-unit variances ``(Z,)``.
     """
-    _check_number("threshold", threshold, lambda v: v > 0, "> 0")
+    threshold = _check_number("threshold", threshold, lambda v: v > 0, "> 0")
     check_images(x, "x")
     if x.shape[0] < 2:
         raise ValueError(f"x must hold at least 2 images for a variance, got {x.shape[0]}")
@@ -269,7 +289,7 @@ def active_units(model: VAE, x: torch.Tensor, threshold: float = 0.01) -> tuple[
 @torch.no_grad()
 def sample_images(model: VAE, n: int, device: torch.device | str) -> torch.Tensor:
     """Decode ``n`` prior draws ``z ~ N(0, I)`` to mean images ``(n, 1, 8, 8)`` in [-1, 1]."""
-    _check_positive_int(n=n)
+    (n,) = _check_positive_int(n=n)
     device = as_device(device)
     model.eval()
     z = torch.randn(n, model.latent_dim, device=device)  # (n, Z)
@@ -290,13 +310,13 @@ def interpolate(model: VAE, x_a: torch.Tensor, x_b: torch.Tensor, steps: int = 8
 
     ``x_a`` and ``x_b`` are ``(1, 1, 8, 8)``; returns ``(steps, 1, 8, 8)``.
     """
-    if not isinstance(steps, int) or steps < 2:
+    if not _is_int(steps) or steps < 2:
         raise ValueError(f"steps must be an int >= 2, got {steps!r}")
     if x_a.shape != (1, *DIGITS_SHAPE) or x_b.shape != (1, *DIGITS_SHAPE):
         raise ValueError(f"x_a and x_b must each have shape (1, 1, 8, 8), got {x_a.shape}")
     model.eval()
     mu_a, mu_b = model.encode(x_a)[0], model.encode(x_b)[0]  # (1, Z) each
-    t = torch.linspace(0, 1, steps, device=mu_a.device)[:, None]  # (steps, 1)
+    t = torch.linspace(0, 1, int(steps), device=mu_a.device)[:, None]  # (steps, 1)
     return model.mean_image(model.decode_logits((1 - t) * mu_a + t * mu_b))  # (steps, Z)
 
 

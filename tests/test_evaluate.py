@@ -172,3 +172,41 @@ def test_accuracy_rejects_bool_labels(evaluator):
     x, _ = load_digits("test")
     with pytest.raises(TypeError, match=r"integer torch.Tensor of digits 0-9 \(not bool\)"):
         evaluator.accuracy(x[:2], torch.tensor([True, False]))
+
+
+def test_numpy_scalars_are_accepted_wherever_python_numbers_are(evaluator):
+    config = ClassifierConfig(width=np.int64(8), epochs=np.int32(1), lr=np.float32(2**-9),
+                              weight_decay=np.float64(1e-4), seed=np.int64(2))  # fmt: skip
+    assert config == ClassifierConfig(width=8, epochs=1, lr=2**-9, weight_decay=1e-4, seed=2)
+    assert type(config.width) is int and type(config.lr) is float and type(config.seed) is int
+    assert evaluator.ceiling(seed=np.int64(1)) == evaluator.ceiling(seed=1)
+    assert evaluator.floor(seeds=np.int64(2)).values == evaluator.floor(seeds=2).values
+    x, _ = load_digits("test")
+    assert evaluator.coverage(x, min_share=np.float32(0.125)) == evaluator.coverage(x, 0.125)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ClassifierConfig(lr=np.bool_(True)),
+        lambda: ClassifierConfig(lr=np.float32("nan")),
+        lambda: ClassifierConfig(weight_decay=np.float64("inf")),
+        lambda: ClassifierConfig(seed=np.bool_(False)),
+        lambda: ClassifierConfig(seed=2**63),
+        lambda: ClassifierConfig(epochs=np.float64(3.0)),
+    ],
+)
+def test_numpy_bools_and_non_finite_numpy_numbers_are_rejected(make):
+    with pytest.raises(
+        ValueError, match="must be a (finite number|non-negative int|positive int)"
+    ):
+        make()
+
+
+def test_evaluator_seeds_reject_numpy_bools(evaluator):
+    with pytest.raises(ValueError, match="seed must be a non-negative int"):
+        evaluator.ceiling(seed=np.bool_(False))
+    with pytest.raises(ValueError, match="seeds must be an int >= 2"):
+        evaluator.floor(seeds=np.float64(3.0))
+    with pytest.raises(ValueError, match=r"min_share must lie in \(0, 1\)"):
+        evaluator.coverage(load_digits("test")[0], min_share=np.float64("nan"))

@@ -3,6 +3,7 @@
 import copy
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -275,10 +276,10 @@ def test_snapshot_steps_must_lie_in_the_run(steps):
 
 
 def test_model_inputs_are_checked_for_shape_and_dtype():
-    with pytest.raises(ValueError, match=r"N >= 2"):
+    with pytest.raises(ValueError, match=r"\(N, F\) with N, F >= 1"):
         MinibatchStdDev()(torch.randn(4))
-    with pytest.raises(ValueError, match=r"N >= 2"):
-        MinibatchStdDev()(torch.randn(1, 3))
+    with pytest.raises(ValueError, match=r"\(N, F\) with N, F >= 1"):
+        MinibatchStdDev()(torch.randn(0, 3))
     with pytest.raises(ValueError, match=r"x must have shape \(N, 2\)"):
         MLPDiscriminator(data_dim=2)(torch.randn(4, 3))
     with pytest.raises(TypeError, match="float32"):
@@ -290,3 +291,88 @@ def test_model_inputs_are_checked_for_shape_and_dtype():
 def test_sample_checks_the_device():
     with pytest.raises(ValueError, match="'cpu', 'mps', 'cuda' or 'cuda:N'"):
         sample(MLPGenerator(hidden=8), 2, "gpu")
+
+
+@pytest.mark.parametrize("kind", ["mlp", "dcgan"])
+def test_d_of_g_runs_under_bf16_autocast_on_cpu(kind):
+    torch.manual_seed(0)
+    if kind == "mlp":
+        g, d = MLPGenerator(hidden=8), MLPDiscriminator(hidden=8, minibatch_std=True)
+    else:
+        g, d = _pair()
+    z = torch.randn(4, g.latent_dim)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fake = g(z)
+        assert fake.dtype == torch.bfloat16  # so D sees an input that is not its float32
+        scores = d(fake)
+        with pytest.raises(TypeError, match="float32 .*any floating dtype under autocast"):
+            d(fake.long())  # integers are never accepted, autocast or not
+    assert scores.shape == (4,) and torch.isfinite(scores).all()
+    with pytest.raises(TypeError, match="model's dtype torch.float32"):
+        d(fake)  # outside autocast the dtype must match the model's
+
+
+def test_minibatch_std_of_a_single_sample_is_zero_and_batch_size_1_trains():
+    out = MinibatchStdDev()(torch.tensor([[3.0, -1.0, 2.0]]))
+    assert torch.equal(out, torch.tensor([[3.0, -1.0, 2.0, 0.0]]))
+    torch.manual_seed(0)
+    g, d = MLPGenerator(hidden=8), MLPDiscriminator(hidden=8, minibatch_std=True)
+    history = train_gan(
+        g, d, torch.randn(4, 2), GANTrainConfig(steps=2, batch_size=1), progress=False
+    )
+    assert all(math.isfinite(v) for v in history.d_loss + history.g_loss)
+
+
+def _train_tiny(config, snapshot_steps):
+    torch.manual_seed(0)
+    g, d = MLPGenerator(hidden=8), MLPDiscriminator(hidden=8)
+    data = torch.randn(8, 2, generator=torch.Generator().manual_seed(1))
+    z = torch.zeros(2, 2)
+    return g, train_gan(g, d, data, config, z, snapshot_steps, progress=False)
+
+
+def test_numpy_scalars_are_accepted_wherever_python_numbers_are():
+    # Values exact in float16, so the two configs hold the same numbers; mixed NumPy and
+    # Python betas would fail inside Adam if they were not converted.
+    plain = dict(loss="wgan-gp", steps=2, batch_size=4, lr_g=2**-10, lr_d=2**-9,
+                 betas=(0.5, 0.875), n_critic=2, gp_weight=5.0, real_label=0.75,
+                 ema_decay=0.5, log_every=1, seed=3)  # fmt: skip
+    numpy = dict(loss="wgan-gp", steps=np.int64(2), batch_size=np.int32(4),
+                 lr_g=np.float32(2**-10), lr_d=np.float64(2**-9),
+                 betas=(np.float32(0.5), 0.875), n_critic=np.uint8(2), gp_weight=np.float16(5),
+                 real_label=np.float32(0.75), ema_decay=np.float64(0.5),
+                 log_every=np.int16(1), seed=np.int64(3))  # fmt: skip
+    config = GANTrainConfig(**numpy)
+    config.validate()
+    assert config == GANTrainConfig(**plain)
+    assert type(config.steps) is int and type(config.seed) is int and type(config.lr_g) is float
+    assert all(type(b) is float for b in config.betas)
+    g_np, h_np = _train_tiny(config, (np.int64(0), np.int32(2)))
+    g_py, h_py = _train_tiny(GANTrainConfig(**plain), (0, 2))
+    assert h_np.d_loss == h_py.d_loss and sorted(h_np.snapshots) == [0, 2]
+    for a, b in zip(g_np.parameters(), g_py.parameters(), strict=True):
+        assert torch.equal(a, b)
+    opt = torch.optim.Adam(g_np.parameters())
+    assert math.isfinite(
+        generator_step(g_np, MLPDiscriminator(hidden=8), opt, np.int64(3), config, "cpu")
+    )
+    assert sample(g_np, np.int64(3), "cpu", batch_size=np.int16(2)).shape == (3, 2)
+    r, f = torch.tensor([2.0, -1.0]), torch.tensor([0.5, -3.0])
+    assert discriminator_loss(r, f, np.float64(0.9)) == discriminator_loss(r, f, 0.9)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("seed", np.bool_(True), "seed must be a non-negative int"),
+        ("seed", 2**63, "below 2\\*\\*63"),
+        ("batch_size", np.bool_(True), "batch_size must be a positive int"),
+        ("steps", np.float64(2.0), "steps must be a positive int"),
+        ("lr_g", np.bool_(True), "lr_g must be a finite number > 0"),
+        ("lr_d", np.float32("nan"), "lr_d must be a finite number > 0"),
+        ("gp_weight", np.float64("inf"), "gp_weight must be a finite number >= 0"),
+    ],
+)
+def test_numpy_bools_and_non_finite_numpy_numbers_are_rejected(field, value, match):
+    with pytest.raises(ValueError, match=match):
+        GANTrainConfig(**{field: value}).validate()

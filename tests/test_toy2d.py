@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -89,3 +90,30 @@ def test_non_finite_and_bool_arguments_raise(call, match):
 def test_coverage_rejects_bool_samples():
     with pytest.raises(TypeError, match="real numbers"):
         GaussianRing().coverage(torch.zeros(5, 2, dtype=torch.bool))
+
+
+def test_numpy_scalars_are_accepted_wherever_python_numbers_are():
+    ring = GaussianRing(n_modes=np.int64(8), radius=np.float32(2.0), std=np.float64(0.05))
+    assert ring == GaussianRing() and type(ring.n_modes) is int and type(ring.radius) is float
+    points, modes = ring.sample(np.int32(50), seed=np.int64(1))
+    ref_points, ref_modes = GaussianRing().sample(50, seed=1)
+    assert torch.equal(points, ref_points) and torch.equal(modes, ref_modes)
+    report = ring.coverage(points, min_share=np.float32(0.125), n_std=np.float64(3.0))
+    assert report == GaussianRing().coverage(ref_points, min_share=0.125, n_std=3.0)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: GaussianRing(n_modes=np.bool_(True)), "n_modes must be an int >= 2"),
+        (lambda: GaussianRing(radius=np.bool_(True)), "radius must be a finite number > 0"),
+        (lambda: GaussianRing(std=np.float32("nan")), "std must be a finite number > 0"),
+        (lambda: GaussianRing().sample(5, seed=np.bool_(False)), "seed must be a non-negative"),
+        (lambda: GaussianRing().sample(5, seed=np.float64(1.0)), "seed must be a non-negative"),
+        (lambda: GaussianRing().sample(np.bool_(True)), "n must be a positive int"),
+        (lambda: GaussianRing().coverage(torch.zeros(5, 2), n_std=np.float64("inf")), "n_std"),
+    ],
+)
+def test_numpy_bools_and_non_finite_numpy_numbers_raise(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -1,7 +1,9 @@
 """Unit tests for companion.vae: KL, reparameterisation, ELBO, training helpers."""
 
 import math
+import re
 
+import numpy as np
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
@@ -139,7 +141,10 @@ _X = torch.zeros(4, 1, 8, 8)  # valid images: pixel 0 is level 8
         (lambda: levels_to_pixels(torch.full((1, 64), -1.0)), r"\[0, 16\]"),
         (lambda: levels_to_pixels(torch.full((1, 64), math.nan)), r"\[0, 16\]"),
         (lambda: VAE.mean_image(torch.randn(2, 64, 16)), r"shape \(N, 64, 17\)"),
-        (lambda: reparameterise(torch.zeros(4, 2), torch.zeros(4, 3)), "same shape"),
+        (
+            lambda: reparameterise(torch.zeros(4, 2), torch.zeros(4, 3)),
+            r"mu \(4, 2\), logvar \(4, 3\)",
+        ),
         (lambda: train_vae(VAE(), _X, VAETrainConfig(seed=1.5)), "non-negative int"),
         (lambda: train_vae(VAE(), _X, VAETrainConfig(seed=-1)), "non-negative int"),
         (lambda: train_vae(VAE(), _X, VAETrainConfig(lr=math.nan)), "lr must be a finite"),
@@ -160,3 +165,65 @@ def test_levels_to_pixels_rejects_bool_levels_and_accepts_the_end_points():
         levels_to_pixels(torch.zeros(1, 64, dtype=torch.bool))
     ends = levels_to_pixels(torch.tensor([[0] * 32 + [16] * 32]))
     assert ends.min().item() == -1.0 and ends.max().item() == 1.0
+
+
+@pytest.mark.parametrize("shape", [(3,), (), (1, 3), (5, 1)])
+def test_reparameterise_broadcasts_a_shared_logvar(shape):
+    mu = torch.randn(5, 3)
+    logvar = torch.randn(shape, requires_grad=True)
+    z = reparameterise(mu, logvar, torch.Generator().manual_seed(0))
+    full = reparameterise(mu, logvar.expand(5, 3), torch.Generator().manual_seed(0))
+    assert z.shape == (5, 3) and torch.equal(z, full)
+    z.sum().backward()
+    assert logvar.grad.shape == shape
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, 5, 3), (5, 3, 1)])
+def test_reparameterise_rejects_logvar_that_does_not_broadcast_to_mu(shape):
+    message = (
+        f"logvar must have mu's shape or one that broadcasts to it; got mu (5, 3), logvar {shape}"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        reparameterise(torch.zeros(5, 3), torch.zeros(shape))
+
+
+def test_numpy_scalars_are_accepted_wherever_python_numbers_are():
+    x, _ = load_digits("train")
+    x = x[:40]
+
+    def run(epochs, batch_size, lr, beta, seed, latent_dim):
+        torch.manual_seed(0)
+        model = VAE(VAEConfig(latent_dim=latent_dim, hidden=16))
+        config = VAETrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, beta=beta, seed=seed)
+        return model, train_vae(model, x, config, progress=False)
+
+    # Values exact in float32, so both runs see the same numbers.
+    model, history = run(
+        np.int64(2), np.int32(16), np.float32(2**-10), np.float64(0.5), np.int64(1), np.int64(2)
+    )
+    _, reference = run(2, 16, 2**-10, 0.5, 1, 2)
+    assert history == reference
+    assert evaluate_nelbo(model, x, np.int64(2), np.int64(4)) == evaluate_nelbo(model, x, 2, 4)
+    assert active_units(model, x, np.float32(0.5))[0] == active_units(model, x, 0.5)[0]
+    assert negative_elbo(model, x, np.float32(0.5)).kl.shape == (40,)
+    assert sample_images(model, np.int64(3), "cpu").shape == (3, 1, 8, 8)
+    assert interpolate(model, x[:1], x[1:2], np.int64(3)).shape == (3, 1, 8, 8)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: train_vae(VAE(), _X, VAETrainConfig(seed=np.bool_(True))), "non-negative int"),
+        (
+            lambda: train_vae(VAE(), _X, VAETrainConfig(lr=np.float32("nan"))),
+            "lr must be a finite",
+        ),
+        (lambda: train_vae(VAE(), _X, VAETrainConfig(epochs=np.bool_(True))), "positive int"),
+        (lambda: evaluate_nelbo(VAE(), _X, seed=np.float64(1.0)), "non-negative int"),
+        (lambda: active_units(VAE(), _X, threshold=np.bool_(True)), "threshold must be a finite"),
+        (lambda: interpolate(VAE(), _X[:1], _X[:1], np.bool_(True)), "steps must be an int >= 2"),
+    ],
+)
+def test_numpy_bools_and_non_finite_numpy_numbers_are_rejected(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

@@ -16,13 +16,24 @@ import math
 import numbers
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
-def _check_positive_number(name: str, value: object) -> None:
-    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not (real and math.isfinite(value) and value > 0):
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+def _check_positive_number(name: str, value: object) -> float:
+    """Return ``value`` as a Python float if it is a finite real number > 0 (Python or
+    NumPy, not a bool); raise otherwise."""
+    if not (_is_real(value) and math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
 
 
 @dataclass
@@ -50,11 +61,12 @@ class GaussianRing:
     radius: float = 2.0  # distance of every centre from the origin
     std: float = 0.05  # per-coordinate standard deviation; 3 std = 0.15, far below the gap
 
-    def __post_init__(self):
-        if not isinstance(self.n_modes, int) or isinstance(self.n_modes, bool) or self.n_modes < 2:
+    def __post_init__(self):  # NumPy scalars are stored as the equal Python int / float
+        if not _is_int(self.n_modes) or self.n_modes < 2:
             raise ValueError(f"n_modes must be an int >= 2, got {self.n_modes!r}")
-        _check_positive_number("radius", self.radius)
-        _check_positive_number("std", self.std)
+        object.__setattr__(self, "n_modes", int(self.n_modes))
+        object.__setattr__(self, "radius", _check_positive_number("radius", self.radius))
+        object.__setattr__(self, "std", _check_positive_number("std", self.std))
 
     def centres(self) -> torch.Tensor:
         """Mode centres ``(n_modes, 2)`` float32, the first on the positive x-axis."""
@@ -63,11 +75,11 @@ class GaussianRing:
 
     def sample(self, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(points, modes)``: ``(n, 2)`` float32 and ``(n,)`` int64, reproducible."""
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        if not _is_int(n) or n < 1:
             raise ValueError(f"n must be a positive int, got {n!r}")
-        if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
+        if not _is_int(seed) or not 0 <= seed < 2**63:
             raise ValueError(f"seed must be a non-negative int (below 2**63), got {seed!r}")
-        g = torch.Generator().manual_seed(seed)
+        n, g = int(n), torch.Generator().manual_seed(int(seed))
         modes = torch.randint(0, self.n_modes, (n,), generator=g)  # (n,)
         noise = torch.randn(n, 2, generator=g) * self.std  # (n, 2)
         return self.centres()[modes] + noise, modes
@@ -89,13 +101,12 @@ class GaussianRing:
             raise TypeError(f"samples must hold real numbers, got dtype {samples.dtype}")
         if not torch.isfinite(samples).all():
             raise ValueError("samples contain NaN or infinite values")
-        real_share = isinstance(min_share, numbers.Real) and not isinstance(min_share, bool)
-        if not (real_share and 0 < min_share < 1):
+        if not (_is_real(min_share) and 0 < min_share < 1):
             raise ValueError(f"min_share must lie in (0, 1), got {min_share!r}")
-        _check_positive_number("n_std", n_std)
+        n_std = _check_positive_number("n_std", n_std)
         dist = torch.cdist(samples.detach().float().cpu(), self.centres())  # (N, n_modes)
         nearest_dist, nearest = dist.min(dim=1)  # (N,), (N,)
         good = nearest_dist <= n_std * self.std
         counts = torch.bincount(nearest[good], minlength=self.n_modes).tolist()
         n = samples.shape[0]
-        return ModeReport(counts, n, max(1, math.ceil(min_share * n)))
+        return ModeReport(counts, n, max(1, math.ceil(float(min_share) * n)))
