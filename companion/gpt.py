@@ -61,7 +61,7 @@ def tiny_gpt(vocab_size: int, block_size: int = 64) -> GPTConfig:
 def prose_recipe(vocab_size: int) -> tuple[GPTConfig, TrainConfig]:
     """The model and training run of chapter ``minimal-gpt`` on the prose corpus.
 
-    About 12 passes over the 343k training characters, with dropout 0.1 so that the
+    About 11 passes over the 343k training characters, with dropout 0.1 so that the
     later passes still generalise; a high peak learning rate suits a 2-block model.
     """
     train = TrainConfig(

@@ -52,9 +52,11 @@ def throughput_ratio(
             n_embd=config.n_embd,
             n_layer=config.n_layer,
             n_head=config.n_head,
-            resid_pdrop=0.0,
-            embd_pdrop=0.0,
-            attn_pdrop=0.0,
+            # the recipe's dropout, at the same three places as ours: embeddings,
+            # attention weights and each residual branch
+            resid_pdrop=config.dropout,
+            embd_pdrop=config.dropout,
+            attn_pdrop=config.dropout,
             bos_token_id=None,
             eos_token_id=None,
         )
