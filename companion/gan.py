@@ -14,17 +14,17 @@ Notation: ``N`` batch size, ``Z`` latent size, ``w`` base channel width, ``D`` d
 from __future__ import annotations
 
 import copy
-import math
-import numbers
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from companion.checks import check_number as _check_number
+from companion.checks import check_positive_int as _check_positive_int
+from companion.checks import is_integer as _is_int
 from companion.device import as_device
 from companion.progress import tqdm
 
@@ -32,27 +32,6 @@ Norm = Literal["batch", "none"]
 NORMS = ("batch", "none")
 Loss = Literal["non-saturating", "wgan-gp"]
 LOSSES = ("non-saturating", "wgan-gp")
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
-
-
-def _check_positive_int(**values: object) -> list[int]:
-    """Return the values as Python ints if each is an int >= 1 (not a bool); else raise."""
-    for name, value in values.items():
-        if not _is_int(value) or value < 1:
-            raise ValueError(f"{name} must be a positive int (>= 1), got {value!r}")
-    return [int(value) for value in values.values()]
-
-
-def _check_number(name: str, value: object, ok: Callable[[float], bool], accepted: str) -> float:
-    """Return ``value`` as a Python float if it is a finite real number (Python or NumPy, not
-    a bool) for which ``ok`` holds; raise otherwise."""
-    real = isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
-    if not (real and math.isfinite(value) and ok(value)):
-        raise ValueError(f"{name} must be a finite number {accepted}, got {value!r}")
-    return float(value)
 
 
 def _check_input(name: str, x: object, dims: tuple[int | None, ...], like: torch.Tensor) -> None:

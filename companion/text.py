@@ -17,13 +17,13 @@ bounds, not pinned.
 from __future__ import annotations
 
 import math
-import numbers
 import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
+
+from companion.checks import is_integer, is_real  # noqa: F401 (re-exported)
 
 UNKNOWN = "\ufffd"  # the Unicode replacement character stands for any unseen character
 VAL_FRACTION = 0.1  # one character in ten is held out for validation
@@ -55,16 +55,6 @@ INTEGER_DTYPES = tuple(
     for name in ("uint8", "int8", "int16", "int32", "int64", "uint16", "uint32", "uint64")
     if hasattr(torch, name)
 )
-
-
-def is_integer(value: object) -> bool:
-    """True for a Python or NumPy integer (any ``numbers.Integral``), False for bools."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-def is_real(value: object) -> bool:
-    """True for a Python or NumPy real number (any ``numbers.Real``), False for bools."""
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def _dtype_names(dtypes: tuple[torch.dtype, ...]) -> str:
